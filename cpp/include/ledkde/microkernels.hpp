@@ -1,0 +1,137 @@
+// Register-blocked micro-kernels for the two products of the streaming softmax:
+//   logits:        S (rows x nb)  = Xc (rows x d) . Dt (d x nb)     -- Dt is a packed, transposed block
+//   weighted sum:  P (rows x dp) += W (rows x nb) . Xb (nb x dp)     -- Xb is the same block, row-major
+// Both keep a rows x (2 or 3 vectors) accumulator tile in registers and stream the packed block, so
+// the dot products run at GEMM speed without calling a BLAS from inside the OpenMP region.
+#pragma once
+
+#include "simd.hpp"
+
+namespace ledkde {
+namespace LEDKDE_ISA {
+
+// The transposed data block is stored as panels of kPanel<T> columns, each d x kPanel contiguous,
+// so the logits kernel streams memory linearly.
+template <class T> constexpr index_t kPanel = 2 * lanes_v<T>;
+
+// Index of element (k, j) of a packed transposed block.
+template <class T> inline index_t panel_index(index_t k, index_t j, index_t d) {
+    return (j / kPanel<T>) * d * kPanel<T> + k * kPanel<T> + j % kPanel<T>;
+}
+
+// S[r, 0:kPanel] = sum_k A[r, k] * B[k, 0:kPanel] for r < R, B one packed panel.
+template <class T, int R>
+inline void logits_rows(const T* A, index_t lda, index_t d, const T* B, T* S, index_t lds) {
+    using V = vec_t<T>;
+    constexpr int L = lanes_v<T>;
+    V acc0[R], acc1[R];
+    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V{};
+    for (index_t k = 0; k < d; ++k, B += 2 * L) {
+        const V b0 = load<T>(B), b1 = load<T>(B + L);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const T a = A[r * lda + k];
+            acc0[r] += a * b0;
+            acc1[r] += a * b1;
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        store<T>(S + r * lds, acc0[r]);
+        store<T>(S + r * lds + L, acc1[r]);
+    }
+}
+
+// S (rows x nb) = A (rows x d) . Bt, with Bt a packed block. Panels outer, rows inner: one panel
+// (d x kPanel) stays in cache while every row group of the tile passes over it.
+template <class T>
+inline void logits_tile(const T* A, index_t lda, index_t rows, index_t d, const T* Bt, index_t nb, T* S,
+                        index_t lds) {
+    constexpr int R = 6;
+    for (index_t j = 0; j < nb; j += kPanel<T>) {
+        const T* B = Bt + j * d;
+        T* Sj = S + j;
+        index_t r = 0;
+        for (; r + R <= rows; r += R) logits_rows<T, R>(A + r * lda, lda, d, B, Sj + r * lds, lds);
+        switch (rows - r) {
+            case 5: logits_rows<T, 5>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
+            case 4: logits_rows<T, 4>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
+            case 3: logits_rows<T, 3>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
+            case 2: logits_rows<T, 2>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
+            case 1: logits_rows<T, 1>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
+            default: break;
+        }
+    }
+}
+
+// P[r, k0:k0+C*L] += sum_j W[r, j] * Xb[j, k0:k0+C*L] for r < R, j < nvalid.
+template <class T, int R, int C>
+inline void wsum_rows_cols(const T* W, index_t ldw, index_t nvalid, const T* Xb, index_t dp, index_t k0,
+                           T* P, index_t ldp) {
+    using V = vec_t<T>;
+    constexpr int L = lanes_v<T>;
+    V acc[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c] = load<T>(P + r * ldp + k0 + c * L);
+    const T* b = Xb + k0;
+    for (index_t j = 0; j < nvalid; ++j, b += dp) {
+        V bv[C];
+        for (int c = 0; c < C; ++c) bv[c] = load<T>(b + c * L);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const T w = W[r * ldw + j];
+            for (int c = 0; c < C; ++c) acc[r][c] += w * bv[c];
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) store<T>(P + r * ldp + k0 + c * L, acc[r][c]);
+}
+
+template <class T, int C>
+inline void wsum_column_chunk(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t dp,
+                              index_t k0, T* P, index_t ldp) {
+    constexpr int R = 4;
+    index_t r = 0;
+    for (; r + R <= rows; r += R) wsum_rows_cols<T, R, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp);
+    switch (rows - r) {
+        case 3: wsum_rows_cols<T, 3, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp); break;
+        case 2: wsum_rows_cols<T, 2, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp); break;
+        case 1: wsum_rows_cols<T, 1, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp); break;
+        default: break;
+    }
+}
+
+// P (rows x dp) += W (rows x nvalid) . Xb (nvalid x dp). Column chunks outer, so one chunk of the
+// data block stays in cache for every row group of the tile.
+template <class T>
+inline void wsum_tile(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t dp, T* P,
+                      index_t ldp) {
+    constexpr int L = lanes_v<T>;
+    constexpr int C = 3;
+    index_t k = 0;
+    for (; k + C * L <= dp; k += C * L) wsum_column_chunk<T, C>(W, ldw, rows, nvalid, Xb, dp, k, P, ldp);
+    for (; k < dp; k += L) wsum_column_chunk<T, 1>(W, ldw, rows, nvalid, Xb, dp, k, P, ldp);
+}
+
+// Low-dimensional variant: P[r, k] += sum_j W[r, j] * Bt[k, j] from the packed transposed block,
+// vectorised along the data index j, which keeps every lane busy when d is below one vector.
+template <class T>
+inline void wsum_tile_lowdim(const T* W, index_t ldw, index_t rows, index_t nb, const T* Bt, index_t d, T* P,
+                             index_t ldp) {
+    using V = vec_t<T>;
+    constexpr int L = lanes_v<T>;
+    for (index_t r = 0; r < rows; ++r) {
+        const T* w = W + r * ldw;
+        for (index_t k = 0; k < d; ++k) {
+            V acc0{}, acc1{};
+            for (index_t j = 0; j < nb; j += 2 * L) {
+                const T* b = Bt + j * d + k * 2 * L;
+                acc0 += load<T>(w + j) * load<T>(b);
+                acc1 += load<T>(w + j + L) * load<T>(b + L);
+            }
+            P[r * ldp + k] += hsum<T>(acc0 + acc1);
+        }
+    }
+}
+
+}  // namespace LEDKDE_ISA
+}  // namespace ledkde

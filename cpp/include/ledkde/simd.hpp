@@ -1,0 +1,152 @@
+// Portable SIMD primitives on GCC/Clang vector extensions.
+//
+// The vector width comes from the translation unit's target flags (SSE2, AVX2 or AVX-512), so one
+// source compiles to several instruction sets; cpp/src/isa_*.cpp pick the width and a namespace.
+// Everything here is `inline` inside that per-ISA namespace, so copies built with different flags
+// never meet at link time.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#ifndef LEDKDE_ISA
+#define LEDKDE_ISA generic
+#endif
+
+#if defined(__AVX512F__)
+#define LEDKDE_VEC_BYTES 64
+#elif defined(__AVX__)
+#define LEDKDE_VEC_BYTES 32
+#else
+#define LEDKDE_VEC_BYTES 16
+#endif
+
+namespace ledkde {
+namespace LEDKDE_ISA {
+
+using index_t = std::int64_t;
+
+template <class T> struct simd_traits;
+
+template <> struct simd_traits<float> {
+    typedef float vec __attribute__((vector_size(LEDKDE_VEC_BYTES)));
+    typedef std::int32_t ivec __attribute__((vector_size(LEDKDE_VEC_BYTES)));
+    using bits_t = std::int32_t;
+    static constexpr int lanes = LEDKDE_VEC_BYTES / 4;
+};
+
+template <> struct simd_traits<double> {
+    typedef double vec __attribute__((vector_size(LEDKDE_VEC_BYTES)));
+    typedef std::int64_t ivec __attribute__((vector_size(LEDKDE_VEC_BYTES)));
+    using bits_t = std::int64_t;
+    static constexpr int lanes = LEDKDE_VEC_BYTES / 8;
+};
+
+template <class T> using vec_t = typename simd_traits<T>::vec;
+template <class T> using ivec_t = typename simd_traits<T>::ivec;
+template <class T> constexpr int lanes_v = simd_traits<T>::lanes;
+
+template <class T> inline vec_t<T> load(const T* p) {
+    vec_t<T> v;
+    std::memcpy(&v, p, sizeof(v));  // unaligned load; compiles to one vmovu
+    return v;
+}
+
+template <class T> inline void store(T* p, vec_t<T> v) { std::memcpy(p, &v, sizeof(v)); }
+
+template <class T> inline vec_t<T> splat(T s) { return vec_t<T>{} + s; }
+
+template <class T> inline T hsum(vec_t<T> v) {
+    T s = 0;
+    for (int l = 0; l < lanes_v<T>; ++l) s += v[l];
+    return s;
+}
+
+template <class T> inline T hmax(vec_t<T> v) {
+    T s = v[0];
+    for (int l = 1; l < lanes_v<T>; ++l) s = v[l] > s ? v[l] : s;
+    return s;
+}
+
+template <class T> inline vec_t<T> vmax(vec_t<T> a, vec_t<T> b) { return a > b ? a : b; }
+
+template <class T> inline T smax(T a, T b) { return a > b ? a : b; }
+template <class T> inline T smin(T a, T b) { return a < b ? a : b; }
+
+// exp(x) for x <= 0, vectorised: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Taylor polynomial
+// (degree 7 for float: ~1 ulp; degree 13 for double: < 2 ulp), then scaling by 2^n built in the
+// exponent bits. Arguments below the normal range (including -inf) give exactly 0, which is what a
+// log-sum-exp needs: those terms are below the rounding of the leading term.
+template <class T> struct exp_consts;
+template <> struct exp_consts<float> {
+    static constexpr float lo = -87.0f, hi = 88.0f;
+    static constexpr float log2e = 1.44269504088896341f;
+    static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187045e-06f;
+    static constexpr float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+    static constexpr int mant_bits = 23, bias = 127;
+};
+template <> struct exp_consts<double> {
+    static constexpr double lo = -708.0, hi = 709.0;
+    static constexpr double log2e = 1.4426950408889634074;
+    static constexpr double ln2_hi = 0.693147180369123816490, ln2_lo = 1.90821492927058770002e-10;
+    static constexpr double magic = 6755399441055744.0;  // 1.5 * 2^52
+    static constexpr int mant_bits = 52, bias = 1023;
+};
+
+template <class T> inline vec_t<T> exp_poly(vec_t<T> r);
+
+template <> inline vec_t<float> exp_poly<float>(vec_t<float> r) {
+    vec_t<float> p = splat<float>(1.0f / 5040);
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    return p * r + 1.0f;
+}
+
+template <> inline vec_t<double> exp_poly<double>(vec_t<double> r) {
+    // 1/k! for k = 13 .. 2
+    vec_t<double> p = splat<double>(1.0 / 6227020800.0);
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    return p * r + 1.0;
+}
+
+template <class T> inline vec_t<T> vexp(vec_t<T> x) {
+    using C = exp_consts<T>;
+    using V = vec_t<T>;
+    using I = ivec_t<T>;
+    const V lo = splat<T>(C::lo), hi = splat<T>(C::hi);
+    const auto underflow = x < lo;
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    V n = x * C::log2e + C::magic;  // low mantissa bits of n now hold round(x * log2e)
+    I bits;
+    std::memcpy(&bits, &n, sizeof(bits));
+    n = n - C::magic;
+    V r = x - n * C::ln2_hi;
+    r = r - n * C::ln2_lo;
+    // Shifting the magic-number sum left by the mantissa width keeps only round(x log2e) mod 2^k,
+    // i.e. the two's complement exponent, already in place; adding the bias gives 2^n.
+    using B = typename simd_traits<T>::bits_t;
+    I e = (bits << C::mant_bits) + (I{} + (static_cast<B>(C::bias) << C::mant_bits));
+    V scale;
+    std::memcpy(&scale, &e, sizeof(scale));
+    V y = exp_poly<T>(r) * scale;
+    return underflow ? V{} : y;
+}
+
+}  // namespace LEDKDE_ISA
+}  // namespace ledkde

@@ -1,0 +1,47 @@
+// Plain data shared by the dispatcher and every per-ISA kernel: pointers and sizes only, so these
+// structs mean the same thing in translation units built with different instruction sets.
+#pragma once
+
+#include <cstdint>
+
+namespace ledkde {
+
+using index_t = std::int64_t;
+
+// Training data prepared once per call: centred on `mu` (which removes the cancellation in
+// |x|^2 - 2 x.x_i + |x_i|^2 for data far from the origin), cut into blocks of `nb` points and stored
+// transposed (`dt`, for the logits) and, when d is large, row-major and padded to `dp` (`xb`, for the
+// weighted sum). Padding columns carry bias -inf, so they receive weight exactly zero.
+template <class T> struct PackedData {
+    index_t n = 0, d = 0, dp = 0, nb = 0, n_blocks = 0;
+    bool has_rows = false;
+    T* dt = nullptr;      // n_blocks x d x nb, each block in column panels (microkernels.hpp)
+    T* xb = nullptr;      // n_blocks x nb x dp (has_rows only)
+    T* bias = nullptr;    // n_blocks x nb: log w_i - |x_i - mu|^2 / (2t)
+    const double* mu = nullptr;  // d
+};
+
+// Streaming log-sum-exp state of each query, in true logit units l_i = log w_i - |x - x_i|^2 / (2t):
+//   max[q] = max_i l_i seen so far, sum[q] = sum_i exp(l_i - max[q]),
+//   acc[q, :] = sum_i exp(l_i - max[q]) x_i  (optional).
+// States from disjoint parts of the data merge exactly (rescale the side with the smaller max).
+struct LseState {
+    double* max = nullptr;
+    double* sum = nullptr;
+    double* acc = nullptr;
+};
+
+// Caller-owned scratch for every thread; kernels never allocate, so nothing can throw inside an
+// OpenMP region.
+template <class T> struct Scratch {
+    T* t_buf = nullptr;
+    double* d_buf = nullptr;
+    index_t t_stride = 0, d_stride = 0;
+};
+
+struct Blocking {
+    index_t tile_m = 48;   // queries per task
+    index_t block_n = 256; // data points per block (multiple of 32)
+};
+
+}  // namespace ledkde

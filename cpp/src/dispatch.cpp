@@ -1,0 +1,190 @@
+#include "dispatch.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "kernel_table.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace ledkde {
+namespace {
+
+struct IsaEntry {
+    const char* name;
+    const KernelTable<float>& (*f32)();
+    const KernelTable<double>& (*f64)();
+    bool (*supported)();
+};
+
+bool always() { return true; }
+#if defined(LEDKDE_HAVE_AVX2)
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+#endif
+#if defined(LEDKDE_HAVE_AVX512)
+bool cpu_has_avx512() {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+}
+#endif
+
+const std::vector<IsaEntry>& entries() {
+    static const std::vector<IsaEntry> list = {
+#if defined(LEDKDE_HAVE_AVX512)
+        {"avx512", &avx512::table_f32, &avx512::table_f64, &cpu_has_avx512},
+#endif
+#if defined(LEDKDE_HAVE_AVX2)
+        {"avx2", &avx2::table_f32, &avx2::table_f64, &cpu_has_avx2},
+#endif
+        {"generic", &generic::table_f32, &generic::table_f64, &always},
+    };
+    return list;
+}
+
+const IsaEntry* best_supported() {
+    for (const auto& e : entries())
+        if (e.supported()) return &e;
+    return &entries().back();
+}
+
+std::atomic<const IsaEntry*> g_active{nullptr};
+
+const IsaEntry& active() {
+    const IsaEntry* e = g_active.load();
+    if (!e) {
+        e = best_supported();
+        g_active.store(e);
+    }
+    return *e;
+}
+
+template <class T> const KernelTable<T>& table();
+template <> const KernelTable<float>& table<float>() { return active().f32(); }
+template <> const KernelTable<double>& table<double>() { return active().f64(); }
+
+int resolve_threads(int n_threads, index_t n_tasks) {
+    int nt = n_threads > 0 ? n_threads : max_threads();
+    if (n_tasks < nt) nt = static_cast<int>(std::max<index_t>(n_tasks, 1));
+    return nt;
+}
+
+// Owns the packed copy of the data for the duration of one call.
+template <class T> struct PackedBuffers {
+    std::vector<double> mu;
+    std::vector<T> dt, xb, bias;
+    PackedData<T> pk;
+
+    PackedBuffers(const KernelTable<T>& K, const T* data, index_t n, index_t d, const double* log_w, double t,
+                  index_t nb, int n_threads) {
+        // Centre on the unweighted mean: any centre is exact in real arithmetic; the mean is the one
+        // that keeps |x_i - mu| and hence the rounding of the logits smallest.
+        mu.assign(d, 0.0);
+        for (index_t j = 0; j < n; ++j)
+            for (index_t k = 0; k < d; ++k) mu[k] += static_cast<double>(data[j * d + k]);
+        for (auto& v : mu) v /= static_cast<double>(n);
+        pk.n = n;
+        pk.d = d;
+        pk.nb = nb;
+        K.plan(pk);
+        dt.resize(pk.n_blocks * d * nb);
+        if (pk.has_rows) xb.resize(pk.n_blocks * nb * pk.dp);
+        bias.resize(pk.n_blocks * nb);
+        pk.dt = dt.data();
+        pk.xb = pk.has_rows ? xb.data() : nullptr;
+        pk.bias = bias.data();
+        pk.mu = mu.data();
+        K.pack(data, log_w, 1.0 / t, pk, resolve_threads(n_threads, pk.n_blocks));
+    }
+};
+
+template <class T> struct ScratchBuffers {
+    std::vector<T> t_buf;
+    std::vector<double> d_buf;
+    Scratch<T> s;
+    ScratchBuffers(int n_threads, index_t t_stride, index_t d_stride)
+        : t_buf(static_cast<size_t>(n_threads * t_stride)), d_buf(static_cast<size_t>(n_threads * d_stride)) {
+        s.t_buf = t_buf.data();
+        s.d_buf = d_buf.data();
+        s.t_stride = t_stride;
+        s.d_stride = d_stride;
+    }
+};
+
+}  // namespace
+
+std::vector<std::string> compiled_isas() {
+    std::vector<std::string> out;
+    for (const auto& e : entries()) out.emplace_back(e.name);
+    return out;
+}
+
+std::string active_isa() { return active().name; }
+
+void select_isa(const std::string& name) {
+    if (name == "auto") {
+        g_active.store(best_supported());
+        return;
+    }
+    for (const auto& e : entries()) {
+        if (name != e.name) continue;
+        if (!e.supported()) throw std::invalid_argument("isa '" + name + "' is not supported by this CPU");
+        g_active.store(&e);
+        return;
+    }
+    throw std::invalid_argument("isa '" + name + "' is not compiled into this build");
+}
+
+bool openmp_enabled() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+int max_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+template <class T>
+void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                    LseState state, int n_threads, Blocking bl) {
+    if (m == 0) return;
+    const KernelTable<T>& K = table<T>();
+    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
+    ScratchBuffers<T> scratch(nt, K.lse_scratch_t(packed.pk, bl), K.lse_scratch_d(d, bl));
+    K.lse_accumulate(x, m, packed.pk, 1.0 / t, state, scratch.s, bl, nt);
+}
+
+template <class T>
+void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w,
+                           double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
+                           Blocking bl) {
+    if (m == 0 || kc == 0) return;
+    const KernelTable<T>& K = table<T>();
+    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
+    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
+    K.double_kde_accumulate(x, m, packed.pk, 1.0 / t, C, kc, n, wbar, zsum, scratch.s, bl, nt);
+}
+
+template void lse_accumulate<float>(const float*, index_t, const float*, index_t, index_t, const double*, double,
+                                    LseState, int, Blocking);
+template void lse_accumulate<double>(const double*, index_t, const double*, index_t, index_t, const double*,
+                                     double, LseState, int, Blocking);
+template void double_kde_accumulate<float>(const float*, index_t, const float*, index_t, index_t, const double*,
+                                           double, const float*, index_t, double*, double*, int, Blocking);
+template void double_kde_accumulate<double>(const double*, index_t, const double*, index_t, index_t,
+                                            const double*, double, const double*, index_t, double*, double*, int,
+                                            Blocking);
+
+}  // namespace ledkde

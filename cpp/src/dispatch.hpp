@@ -1,0 +1,30 @@
+// Run-time entry points: choose the instruction set, pack the data, size the scratch, run a kernel.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ledkde/types.hpp"
+
+namespace ledkde {
+
+// Instruction sets compiled into this build, best first, and the one in use.
+std::vector<std::string> compiled_isas();
+std::string active_isa();
+// Selects an instruction set by name ("auto" = best the CPU supports); throws std::invalid_argument
+// for a name that is not compiled in or not supported by this CPU.
+void select_isa(const std::string& name);
+
+bool openmp_enabled();
+int max_threads();
+
+template <class T>
+void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                    LseState state, int n_threads, Blocking blocking);
+
+template <class T>
+void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w,
+                           double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
+                           Blocking blocking);
+
+}  // namespace ledkde

@@ -1,0 +1,148 @@
+"""The Numba backend: the same blocking as the C++ core (query tiles x data blocks, online merge),
+compiled on first use. Sums run in float64 whatever the input dtype."""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+TILE_M = 32
+BLOCK_N = 256
+
+
+@contextmanager
+def _threads(n_threads: int):
+    """Run with n_threads Numba threads (0 = all), restoring the previous setting afterwards."""
+    previous = numba.get_num_threads()
+    n = numba.config.NUMBA_NUM_THREADS if n_threads == 0 else min(n_threads, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _centre(data):
+    mu = data.mean(axis=0, dtype=np.float64)
+    return mu, np.ascontiguousarray(data - mu, dtype=np.float64)
+
+
+def _bias(dc, log_w, t):
+    bias = -0.5 * np.einsum("nd,nd->n", dc, dc) / t
+    return bias if log_w is None else bias + log_w
+
+
+@njit(cache=True, fastmath=False)
+def _block_logits(xc, dc, bias, inv_t, i0, rows, j0, cols, S):
+    d = xc.shape[1]
+    for r in range(rows):
+        for c in range(cols):
+            s = 0.0
+            for k in range(d):
+                s += xc[i0 + r, k] * dc[j0 + c, k]
+            S[r, c] = s * inv_t + bias[j0 + c]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _lse_kernel(xc, dc, bias, inv_t, st_max, st_sum, st_acc, want_acc, tile_m, block_n):
+    m, d = xc.shape
+    n = dc.shape[0]
+    n_tiles = (m + tile_m - 1) // tile_m
+    for tile in prange(n_tiles):
+        i0 = tile * tile_m
+        rows = min(tile_m, m - i0)
+        S = np.empty((rows, block_n))
+        M = np.empty(rows)
+        qoff = np.empty(rows)
+        for r in range(rows):
+            q2 = 0.0
+            for k in range(d):
+                q2 += xc[i0 + r, k] * xc[i0 + r, k]
+            qoff[r] = 0.5 * q2 * inv_t
+            M[r] = st_max[i0 + r] + qoff[r] if st_max[i0 + r] > -np.inf else -np.inf
+        for j0 in range(0, n, block_n):
+            cols = min(block_n, n - j0)
+            _block_logits(xc, dc, bias, inv_t, i0, rows, j0, cols, S)
+            for r in range(rows):
+                i = i0 + r
+                bmax = -np.inf
+                for c in range(cols):
+                    bmax = max(bmax, S[r, c])
+                new_max = max(M[r], bmax)
+                if new_max == -np.inf:
+                    continue
+                scale = math.exp(M[r] - new_max) if M[r] > -np.inf else 0.0
+                bsum = 0.0
+                for c in range(cols):
+                    S[r, c] = math.exp(S[r, c] - new_max)
+                    bsum += S[r, c]
+                st_sum[i] = st_sum[i] * scale + bsum
+                if want_acc:
+                    for k in range(d):
+                        a = st_acc[i, k] * scale
+                        for c in range(cols):
+                            a += S[r, c] * dc[j0 + c, k]
+                        st_acc[i, k] = a
+                M[r] = new_max
+        for r in range(rows):
+            st_max[i0 + r] = M[r] - qoff[r] if M[r] > -np.inf else -np.inf
+
+
+def lse_accumulate(x, data, log_w, t, state, n_threads, *, tile_m=TILE_M, block_n=BLOCK_N):
+    """Same contract as the C++ kernel: state holds true logits; acc holds the uncentred weighted sum."""
+    mx, sm, acc = state
+    mu, dc = _centre(data)
+    xc = np.ascontiguousarray(x - mu, dtype=np.float64)
+    want_acc = acc is not None
+    acc_c = acc - mu[None, :] * sm[:, None] if want_acc else np.zeros((1, 1))
+    with _threads(n_threads):
+        _lse_kernel(xc, dc, _bias(dc, log_w, t), 1.0 / t, mx, sm, acc_c, want_acc, tile_m, block_n)
+    if want_acc:
+        acc[...] = acc_c + mu[None, :] * sm[:, None]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _double_kde_kernel(xc, dc, bias, inv_t, C, wbar, zsum):
+    m, d = xc.shape
+    n = dc.shape[0]
+    kc = C.shape[0]
+    for q in prange(m):
+        a = np.empty(n)
+        logits = np.empty(n)
+        q2 = 0.0
+        for k in range(d):
+            q2 += xc[q, k] * xc[q, k]
+        qoff = 0.5 * q2 * inv_t
+        for i in range(n):
+            s = 0.0
+            for k in range(d):
+                s += xc[q, k] * dc[i, k]
+            a[i] = s * inv_t + bias[i]
+        for j in range(kc):
+            mx = -np.inf
+            for i in range(n):
+                logits[i] = a[i] + C[j, i]
+                mx = max(mx, logits[i])
+            if mx == -np.inf:
+                zsum[q] = -np.inf
+                continue
+            s = 0.0
+            for i in range(n):
+                logits[i] = math.exp(logits[i] - mx)
+                s += logits[i]
+            f = 1.0 / s
+            for i in range(n):
+                wbar[q, i] += logits[i] * f
+            zsum[q] += mx + math.log(s) - qoff
+
+
+def double_kde_accumulate(x, data, log_w, t, c_matrix, wbar, zsum, n_threads):
+    mu, dc = _centre(data)
+    xc = np.ascontiguousarray(x - mu, dtype=np.float64)
+    with _threads(n_threads):
+        _double_kde_kernel(xc, dc, _bias(dc, log_w, t), 1.0 / t, np.ascontiguousarray(c_matrix, dtype=np.float64),
+                           wbar, zsum)
