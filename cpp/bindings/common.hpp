@@ -34,7 +34,8 @@ template <class A> void require_writeable(const A& a, const char* name) {
 inline void require_t(double t) { require(std::isfinite(t) && t > 0.0, "t must be finite and > 0"); }
 
 inline ledkde::Blocking make_blocking(index_t tile_m, index_t block_n) {
-    require(tile_m >= 1, "tile_m must be >= 1");
+    require(tile_m >= 1 && tile_m <= ledkde::kMaxTileM,
+            "tile_m must be >= 1 and <= " + std::to_string(ledkde::kMaxTileM));
     require(block_n >= 32 && block_n % 32 == 0, "block_n must be a positive multiple of 32");
     ledkde::Blocking bl;
     bl.tile_m = tile_m;

@@ -66,7 +66,10 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
         const index_t i0 = tile * tq;
         const index_t rows = (i0 + tq <= m) ? tq : m - i0;
         centre_queries<T>(x + i0 * d, rows, d, dp, pk.mu, inv_t, xc, qoff);
-        for (index_t b = 0; b < pk.n_blocks; ++b) block_logits<T>(xc, rows, pk, b, inv_t_T, A + b * nb, n_pad);
+        vec_t<T> vmax_buf[kMaxTileM];
+        T unused_max[kMaxTileM];
+        for (index_t b = 0; b < pk.n_blocks; ++b)
+            block_logits<T>(xc, rows, pk, b, inv_t_T, A + b * nb, n_pad, vmax_buf, unused_max);
         for (index_t e = 0; e < rows * n_pad; ++e) Wacc[e] = T(0);
         for (index_t r = 0; r < rows; ++r) zloc[r] = 0.0;
 

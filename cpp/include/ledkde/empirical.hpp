@@ -46,14 +46,6 @@ template <class T> inline double exp_row(T* s, index_t nb, T ref) {
     return static_cast<double>(hsum<T>(acc));
 }
 
-template <class T> inline T row_max(const T* s, index_t nb) {
-    using V = vec_t<T>;
-    constexpr int L = lanes_v<T>;
-    V m = splat<T>(-std::numeric_limits<T>::infinity());
-    for (index_t j = 0; j < nb; j += L) m = vmax<T>(m, load<T>(s + j));
-    return hmax<T>(m);
-}
-
 // Updates `st` (true-logit units, see types.hpp) with the contribution of the packed data for the
 // m queries x (m x d, C order). st.acc may be null when only the log-sum-exp is wanted.
 template <class T>
@@ -77,6 +69,8 @@ void lse_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t
         double* sum = M + tm;
         double* acc = sum + tm;
 
+        vec_t<T> vmax_buf[kMaxTileM];
+        T bmax[kMaxTileM];
         const index_t i0 = tile * tm;
         const index_t rows = (i0 + tm <= m) ? tm : m - i0;
         centre_queries<T>(x + i0 * d, rows, d, dp, pk.mu, inv_t, xc, qoff);
@@ -89,10 +83,10 @@ void lse_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t
         }
 
         for (index_t b = 0; b < pk.n_blocks; ++b) {
-            block_logits<T>(xc, rows, pk, b, inv_t_T, S, nb);
+            block_logits<T>(xc, rows, pk, b, inv_t_T, S, nb, vmax_buf, bmax);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * nb;
-                const double new_max = std::fmax(M[r], static_cast<double>(row_max<T>(s, nb)));
+                const double new_max = std::fmax(M[r], static_cast<double>(bmax[r]));
                 if (new_max == neg_inf) {  // nothing with positive weight yet: the row stays empty
                     for (index_t j = 0; j < nb; ++j) s[j] = T(0);
                     continue;

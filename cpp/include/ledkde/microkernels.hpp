@@ -5,6 +5,8 @@
 // the dot products run at GEMM speed without calling a BLAS from inside the OpenMP region.
 #pragma once
 
+#include <limits>
+
 #include "simd.hpp"
 
 namespace ledkde {
@@ -19,9 +21,11 @@ template <class T> inline index_t panel_index(index_t k, index_t j, index_t d) {
     return (j / kPanel<T>) * d * kPanel<T> + k * kPanel<T> + j % kPanel<T>;
 }
 
-// S[r, 0:kPanel] = sum_k A[r, k] * B[k, 0:kPanel] for r < R, B one packed panel.
+// S[r, 0:kPanel] = (sum_k A[r, k] * B[k, 0:kPanel]) * scale + bias[0:kPanel] for r < R, B one packed
+// panel; the running lane-wise maximum of each row is kept in vmax_rows[r].
 template <class T, int R>
-inline void logits_rows(const T* A, index_t lda, index_t d, const T* B, T* S, index_t lds) {
+inline void logits_rows(const T* A, index_t lda, index_t d, const T* B, T scale, const T* bias, T* S, index_t lds,
+                        vec_t<T>* vmax_rows) {
     using V = vec_t<T>;
     constexpr int L = lanes_v<T>;
     V acc0[R], acc1[R];
@@ -35,32 +39,43 @@ inline void logits_rows(const T* A, index_t lda, index_t d, const T* B, T* S, in
             acc1[r] += a * b1;
         }
     }
+    const V bias0 = load<T>(bias), bias1 = load<T>(bias + L);
     for (int r = 0; r < R; ++r) {
-        store<T>(S + r * lds, acc0[r]);
-        store<T>(S + r * lds + L, acc1[r]);
+        const V s0 = acc0[r] * scale + bias0, s1 = acc1[r] * scale + bias1;
+        store<T>(S + r * lds, s0);
+        store<T>(S + r * lds + L, s1);
+        vmax_rows[r] = vmax<T>(vmax_rows[r], vmax<T>(s0, s1));
     }
 }
 
-// S (rows x nb) = A (rows x d) . Bt, with Bt a packed block. Panels outer, rows inner: one panel
-// (d x kPanel) stays in cache while every row group of the tile passes over it.
+// S (rows x nb) = A (rows x d) . Bt * scale + bias, with Bt a packed block, and each row's maximum in
+// row_max. Panels outer, rows inner: one panel (d x kPanel) stays in cache while every row group of
+// the tile passes over it. vmax_buf holds `rows` vectors of scratch.
 template <class T>
-inline void logits_tile(const T* A, index_t lda, index_t rows, index_t d, const T* Bt, index_t nb, T* S,
-                        index_t lds) {
+inline void logits_tile(const T* A, index_t lda, index_t rows, index_t d, const T* Bt, index_t nb, T scale,
+                        const T* bias, T* S, index_t lds, vec_t<T>* vmax_buf, T* row_max) {
     constexpr int R = 6;
+    const T neg_inf = -std::numeric_limits<T>::infinity();
+    for (index_t r = 0; r < rows; ++r) vmax_buf[r] = splat<T>(neg_inf);
     for (index_t j = 0; j < nb; j += kPanel<T>) {
         const T* B = Bt + j * d;
+        const T* bj = bias + j;
         T* Sj = S + j;
         index_t r = 0;
-        for (; r + R <= rows; r += R) logits_rows<T, R>(A + r * lda, lda, d, B, Sj + r * lds, lds);
+        for (; r + R <= rows; r += R)
+            logits_rows<T, R>(A + r * lda, lda, d, B, scale, bj, Sj + r * lds, lds, vmax_buf + r);
+        const T* Ar = A + r * lda;
+        T* Sr = Sj + r * lds;
         switch (rows - r) {
-            case 5: logits_rows<T, 5>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
-            case 4: logits_rows<T, 4>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
-            case 3: logits_rows<T, 3>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
-            case 2: logits_rows<T, 2>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
-            case 1: logits_rows<T, 1>(A + r * lda, lda, d, B, Sj + r * lds, lds); break;
+            case 5: logits_rows<T, 5>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
+            case 4: logits_rows<T, 4>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
+            case 3: logits_rows<T, 3>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
+            case 2: logits_rows<T, 2>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
+            case 1: logits_rows<T, 1>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
             default: break;
         }
     }
+    for (index_t r = 0; r < rows; ++r) row_max[r] = hmax<T>(vmax_buf[r]);
 }
 
 // P[r, k0:k0+C*L] += sum_j W[r, j] * Xb[j, k0:k0+C*L] for r < R, j < nvalid.

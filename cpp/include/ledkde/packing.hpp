@@ -62,18 +62,12 @@ inline void centre_queries(const T* x, index_t rows, index_t d, index_t dp, cons
 }
 
 // Shifted logits of `rows` centred queries against block b: S = xc.dt / t + bias, i.e. the true
-// logits plus each row's qoff.
+// logits plus each row's qoff; row maxima into row_max.
 template <class T>
 inline void block_logits(const T* xc, index_t rows, const PackedData<T>& pk, index_t b, T inv_t, T* S,
-                         index_t lds) {
-    constexpr int L = lanes_v<T>;
-    const index_t nb = pk.nb;
-    logits_tile<T>(xc, pk.dp, rows, pk.d, pk.dt + b * pk.d * nb, nb, S, lds);
-    const T* bias = pk.bias + b * nb;
-    for (index_t r = 0; r < rows; ++r) {
-        T* s = S + r * lds;
-        for (index_t j = 0; j < nb; j += L) store<T>(s + j, load<T>(s + j) * inv_t + load<T>(bias + j));
-    }
+                         index_t lds, vec_t<T>* vmax_buf, T* row_max) {
+    logits_tile<T>(xc, pk.dp, rows, pk.d, pk.dt + b * pk.d * pk.nb, pk.nb, inv_t, pk.bias + b * pk.nb, S, lds,
+                   vmax_buf, row_max);
 }
 
 }  // namespace LEDKDE_ISA

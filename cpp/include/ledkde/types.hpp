@@ -39,8 +39,11 @@ template <class T> struct Scratch {
     index_t t_stride = 0, d_stride = 0;
 };
 
+// Upper bound on Blocking::tile_m: per-row vectors of a tile live on the stack.
+constexpr index_t kMaxTileM = 256;
+
 struct Blocking {
-    index_t tile_m = 48;   // queries per task
+    index_t tile_m = 96;   // queries per task (at most kMaxTileM)
     index_t block_n = 256; // data points per block (multiple of 32)
 };
 
