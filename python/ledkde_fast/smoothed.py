@@ -1,0 +1,296 @@
+"""The kernel-smoothed score and the LED-KDE (DESIGN.md 1 and 2.2).
+
+For a smoothing kernel K (the law of Y = h S, see :mod:`ledkde_fast.kernels`) and kernel draws
+Y_1..Y_n, the estimators are
+
+    smoothed denoiser   m~(x)   = (1/n) sum_j m_t(x - Y_j)
+    smoothed score      s~(x)   = (1/n) sum_j s_t(x - Y_j)  = (m~(x) - x + Ybar) / t
+    LED-KDE             log p~(x) = (1/n) sum_j log p_t(x - Y_j) + ((1/n) sum_j |Y_j|^2 - E|Y|^2) / (2t)
+
+The last term is a control variate: it replaces the sampled second moment of the kernel by its exact
+value, so ``smoothed_score`` is exactly the gradient in x of ``led_kde_log_density`` for the same
+draws (Ybar = 0 with antithetic draws, the default).
+
+By default the draws are shared by all queries of a call (common random numbers: each query's
+estimate is still unbiased). Then the perturbation enters the logits only through
+C_ji = -(Y_j . (x_i - mu)) / t, computed once by one GEMM, and the per-query work is one pass of exp
+over the data per draw, with no factor d. ``independent=True`` draws fresh samples for every query and
+evaluates the empirical quantities at every x - Y_j (the brute-force estimator).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ._backends import get_backend, resolve_name
+from ._streaming import log_normaliser, lse_state
+from ._validation import Problem, prepare
+from .kernels import Gaussian, Kernel, Samples, as_kernel
+
+__all__ = ["smoothed_denoiser", "smoothed_score", "led_kde_log_density"]
+
+#: Memory budget, in bytes, for each of the (queries x N) weight accumulator and the (draws x N) C block.
+CHUNK_BYTES = 64 << 20
+
+
+# ----------------------------------------------------------------------------- argument checks
+def as_bandwidth(bandwidth) -> float:
+    if isinstance(bandwidth, (bool, np.bool_)) or not isinstance(bandwidth, numbers.Real):
+        raise TypeError(f"bandwidth must be a real scalar, got {type(bandwidth).__name__}")
+    h = float(bandwidth)
+    if not np.isfinite(h) or h < 0:
+        raise ValueError(f"bandwidth must be finite and >= 0, got {bandwidth}")
+    return h
+
+
+def as_n_kernel(n_kernel, antithetic: bool) -> int:
+    if isinstance(n_kernel, (bool, np.bool_)) or not isinstance(n_kernel, numbers.Integral):
+        raise TypeError(f"n_kernel must be an int, got {type(n_kernel).__name__}")
+    if n_kernel < 1:
+        raise ValueError(f"n_kernel must be >= 1, got {n_kernel}")
+    if antithetic and n_kernel % 2:
+        raise ValueError(f"n_kernel must be even when antithetic=True (pairs Y, -Y), got {n_kernel}")
+    return int(n_kernel)
+
+
+def as_generator(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)) and not isinstance(seed, bool):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}")
+
+
+# ----------------------------------------------------------------------------- kernel draws
+@dataclass(frozen=True)
+class KernelDraw:
+    """Standardised draws z (n x r) with a factor F (d x r): Y = h z F^T; or explicit samples Y.
+
+    ``second_moment`` is the exact E|Y|^2 (the control variate); ``mean`` is the sample mean of Y,
+    exactly zero for antithetic draws."""
+
+    h: float
+    z: Optional[np.ndarray]
+    factor: Optional[np.ndarray]
+    explicit: Optional[np.ndarray]
+    second_moment: float
+    mean: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.explicit.shape[0] if self.z is None else self.z.shape[0]
+
+    def samples(self, rows=slice(None)) -> np.ndarray:
+        return self.explicit[rows] if self.z is None else self.h * (self.z[rows] @ self.factor.T)
+
+
+def _standard_normal(rng, n: int, r: int, antithetic: bool) -> np.ndarray:
+    if not antithetic:
+        return rng.standard_normal((n, r))
+    half = rng.standard_normal((n // 2, r))
+    return np.concatenate([half, -half])
+
+
+def draw_kernel(kern: Kernel, p: Problem, h: float, n_kernel: int, antithetic: bool, rng) -> KernelDraw:
+    data = p.data.astype(np.float64, copy=False)
+    n, d = data.shape
+    factor = kern.factor(data, p.log_weights)
+    if factor is None:  # explicit samples, used as given
+        y = h * kern.samples
+        return KernelDraw(h, None, None, y, h * h * kern.second_moment(None), y.mean(axis=0))
+    second = h * h * kern.second_moment(factor)
+    if isinstance(kern, Gaussian) and antithetic and n < d:
+        # The softmax weights see Y only through Y . (x_i - mu): the component of Y orthogonal to the
+        # span of the centred data cancels. So draw the isotropic Gaussian in that span (at most N
+        # dimensions instead of d); with antithetic pairs Ybar = 0 either way, and the control variate
+        # keeps the exact E|Y|^2 = d h^2.
+        centred = data - data.mean(axis=0)
+        _, s, vt = np.linalg.svd(centred, full_matrices=False)
+        keep = s > s.max() * max(n, d) * np.finfo(np.float64).eps if s.size and s.max() > 0 else s > 0
+        factor = np.ascontiguousarray(vt[keep].T) if keep.any() else np.zeros((d, 1))
+    z = _standard_normal(rng, n_kernel, factor.shape[1], antithetic)
+    mean = np.zeros(d) if antithetic else h * (z.mean(axis=0) @ factor.T)
+    return KernelDraw(h, z, factor, None, second, mean)
+
+
+# ----------------------------------------------------------------------------- estimators
+@dataclass(frozen=True)
+class Smoothed:
+    """Per-query estimates (float64): the smoothed denoiser, Ybar (the draws' mean for each query) and
+    the LED-KDE log-density."""
+
+    denoiser: Optional[np.ndarray]
+    ybar: np.ndarray
+    log_density: Optional[np.ndarray]
+
+
+def _shared_fast(p: Problem, draw: KernelDraw, backend: str) -> Smoothed:
+    """Shared draws on a fast backend: C once per call, then the fused exp loop."""
+    be = get_backend(backend)
+    data64 = p.data.astype(np.float64, copy=False)
+    n, d = data64.shape
+    mu = data64.mean(axis=0)
+    dtype = p.dtype
+    if draw.z is None:
+        y_proj_rows = lambda rows: draw.samples(rows)  # noqa: E731
+        basis = (data64 - mu).astype(dtype)
+    else:
+        y_proj_rows = lambda rows: draw.h * draw.z[rows]  # noqa: E731
+        basis = ((data64 - mu) @ draw.factor).astype(dtype)  # N x r
+    inv_t = 1.0 / p.t
+    j_step = max(1, CHUNK_BYTES // (n * dtype.itemsize))
+    q_step = max(1, CHUNK_BYTES // (n * 8))
+
+    def c_block(rows):
+        return np.ascontiguousarray((y_proj_rows(rows) * -inv_t).astype(dtype) @ basis.T)
+
+    c_blocks = None
+    if draw.n * n * dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every query chunk
+        c_blocks = [c_block(slice(j, j + j_step)) for j in range(0, draw.n, j_step)]
+
+    m = p.x.shape[0]
+    den = np.empty((m, d))
+    zbar = np.empty(m)
+    for q0 in range(0, m, q_step):
+        xq = p.x[q0:q0 + q_step]
+        wbar = np.zeros((xq.shape[0], n))
+        zsum = np.zeros(xq.shape[0])
+        blocks = c_blocks if c_blocks is not None else (c_block(slice(j, j + j_step)) for j in range(0, draw.n, j_step))
+        for c in blocks:
+            be.double_kde_accumulate(xq, p.data, p.log_weights, p.t, c, wbar, zsum, p.n_threads)
+        den[q0:q0 + q_step] = (wbar @ data64) / draw.n
+        zbar[q0:q0 + q_step] = zsum / draw.n
+    x64 = p.x.astype(np.float64, copy=False)
+    log_density = zbar + (x64 - mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t) - log_normaliser(p)
+    return Smoothed(den, np.broadcast_to(draw.mean, (m, d)), log_density)
+
+
+def _by_definition(p: Problem, draws_for, backend: str, want_den: bool, m_step: int) -> Smoothed:
+    """Average the empirical quantities over x - Y_j, with Y_j = draws_for(rows) of shape
+    (rows, n, d): the brute-force estimator (fresh draws per query) and the reference backend."""
+    m, d = p.x.shape
+    x64 = p.x.astype(np.float64, copy=False)
+    den = np.empty((m, d)) if want_den else None
+    ybar = np.empty((m, d))
+    log_density = np.empty(m)
+    for q0 in range(0, m, m_step):
+        rows = slice(q0, min(m, q0 + m_step))
+        y = draws_for(rows)  # (mq, n, d)
+        mq, n_draw, _ = y.shape
+        shifted = np.ascontiguousarray((x64[rows, None, :] - y).reshape(mq * n_draw, d), dtype=p.dtype)
+        state = lse_state(p, backend, want_acc=want_den, x=shifted)
+        lse = state.log_sum_exp().reshape(mq, n_draw)
+        if want_den:
+            den[rows] = state.mean().reshape(mq, n_draw, d).mean(axis=1)
+        ybar[rows] = y.mean(axis=1)
+        sq = np.einsum("qnd,qnd->qn", y, y).mean(axis=1)
+        log_density[rows] = lse.mean(axis=1) - log_normaliser(p) + (sq - p._second_moment) / (2 * p.t)
+    return Smoothed(den, ybar, log_density)
+
+
+def _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights, backend,
+              n_threads, want_den=True) -> tuple[Problem, Smoothed]:
+    p = prepare(x, data, t, weights, n_threads)
+    h = as_bandwidth(bandwidth)
+    kern = as_kernel(kernel, rank)
+    if not isinstance(antithetic, (bool, np.bool_)):
+        raise TypeError("antithetic must be a bool")
+    if not isinstance(independent, (bool, np.bool_)):
+        raise TypeError("independent must be a bool")
+    n_kernel = as_n_kernel(n_kernel, bool(antithetic) and not isinstance(kern, Samples))
+    rng = as_generator(seed)
+    name = resolve_name(backend)
+    m, d = p.x.shape
+    if h == 0.0:  # no smoothing: the exact empirical quantities, no sampling
+        state = lse_state(p, name, want_acc=want_den)
+        den = state.mean() if want_den else None
+        return p, Smoothed(den, np.zeros((m, d)), state.log_sum_exp() - log_normaliser(p))
+    if m == 0:
+        return p, Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
+
+    if independent:
+        if isinstance(kern, Samples):
+            raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
+        data64 = p.data.astype(np.float64, copy=False)
+        factor = kern.factor(data64, p.log_weights)
+        object.__setattr__(p, "_second_moment", h * h * kern.second_moment(factor))
+
+        def fresh(rows):
+            mq = rows.stop - rows.start
+            z = np.stack([_standard_normal(rng, n_kernel, factor.shape[1], antithetic) for _ in range(mq)])
+            return h * (z @ factor.T)
+
+        m_step = max(1, CHUNK_BYTES // (8 * n_kernel * d * 4))
+        return p, _by_definition(p, fresh, name, want_den, m_step)
+
+    draw = draw_kernel(kern, p, h, n_kernel, antithetic, rng)
+    if name == "reference":
+        object.__setattr__(p, "_second_moment", draw.second_moment)
+        y = draw.samples()
+        m_step = max(1, CHUNK_BYTES // (8 * y.size * 4))
+        return p, _by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape), name,
+                                 want_den, m_step)
+    return p, _shared_fast(p, draw, name)
+
+
+_DOC = """
+    Parameters
+    ----------
+    x : array_like, shape (m, d) or (d,)
+        Query points; a 1-D ``x`` is one point and gives a 1-D result.
+    data : array_like, shape (N, d)
+        Training points.
+    t : float
+        Diffusion time (variance of the forward Gaussian), > 0.
+    bandwidth : float
+        h >= 0, the scale of the smoothing kernel. 0 gives the exact empirical quantity, no sampling.
+    kernel : {"gaussian", "pca"} or ledkde_fast.kernels.Kernel
+        Law of the standardised kernel draw S (Y = h S); see :mod:`ledkde_fast.kernels`.
+    n_kernel : int
+        Number of kernel draws (even when ``antithetic``). Ignored for explicit ``Samples``.
+    seed : None, int or numpy.random.Generator
+        The same seed gives the same draws, hence the same numbers on every backend.
+    antithetic : bool
+        Draw pairs (Y, -Y), which makes their mean exactly zero.
+    independent : bool
+        Fresh draws for every query (the brute-force estimator) instead of draws shared by the call.
+    rank : int, optional
+        Number of principal directions for ``kernel="pca"``.
+    weights, backend, n_threads
+        As for :func:`ledkde_fast.empirical_denoiser`.
+"""
+
+
+def smoothed_denoiser(x, data, t, bandwidth, *, kernel="gaussian", n_kernel=1024, seed=None, antithetic=True,
+                      independent=False, rank=None, weights=None, backend="auto", n_threads=None):
+    p, est = _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights,
+                       backend, n_threads)
+    return p.shape_output(est.denoiser)
+
+
+def smoothed_score(x, data, t, bandwidth, *, kernel="gaussian", n_kernel=1024, seed=None, antithetic=True,
+                   independent=False, rank=None, weights=None, backend="auto", n_threads=None):
+    p, est = _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights,
+                       backend, n_threads)
+    return p.shape_output((est.denoiser - p.x.astype(np.float64) + est.ybar) / p.t)
+
+
+def led_kde_log_density(x, data, t, bandwidth, *, kernel="gaussian", n_kernel=1024, seed=None, antithetic=True,
+                        independent=False, rank=None, weights=None, backend="auto", n_threads=None):
+    p, est = _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights,
+                       backend, n_threads, want_den=False)
+    return p.shape_output(est.log_density)
+
+
+smoothed_denoiser.__doc__ = """Kernel-smoothed denoiser E_Y[m_t(x - Y)], shape (m, d).
+""" + _DOC
+smoothed_score.__doc__ = """Kernel-smoothed score E_Y[s_t(x - Y)] = (smoothed denoiser - x + Ybar) / t, shape (m, d);
+the gradient of :func:`led_kde_log_density` for the same seed.
+""" + _DOC
+led_kde_log_density.__doc__ = """LED-KDE log-density E_Y[log p_t(x - Y)] (unnormalised in x), shape (m,), with the
+exact second moment of the kernel as control variate.
+""" + _DOC
