@@ -169,7 +169,8 @@ def _shared_fast(p: Problem, draw: KernelDraw, backend: str) -> Smoothed:
     return Smoothed(den, np.broadcast_to(draw.mean, (m, d)), log_density)
 
 
-def _by_definition(p: Problem, draws_for, backend: str, want_den: bool, m_step: int) -> Smoothed:
+def _by_definition(p: Problem, draws_for, second_moment: float, backend: str, want_den: bool,
+                   m_step: int) -> Smoothed:
     """Average the empirical quantities over x - Y_j, with Y_j = draws_for(rows) of shape
     (rows, n, d): the brute-force estimator (fresh draws per query) and the reference backend."""
     m, d = p.x.shape
@@ -188,7 +189,7 @@ def _by_definition(p: Problem, draws_for, backend: str, want_den: bool, m_step: 
             den[rows] = state.mean().reshape(mq, n_draw, d).mean(axis=1)
         ybar[rows] = y.mean(axis=1)
         sq = np.einsum("qnd,qnd->qn", y, y).mean(axis=1)
-        log_density[rows] = lse.mean(axis=1) - log_normaliser(p) + (sq - p._second_moment) / (2 * p.t)
+        log_density[rows] = lse.mean(axis=1) - log_normaliser(p) + (sq - second_moment) / (2 * p.t)
     return Smoothed(den, ybar, log_density)
 
 
@@ -217,7 +218,6 @@ def _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, indepen
             raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
         data64 = p.data.astype(np.float64, copy=False)
         factor = kern.factor(data64, p.log_weights)
-        object.__setattr__(p, "_second_moment", h * h * kern.second_moment(factor))
 
         def fresh(rows):
             mq = rows.stop - rows.start
@@ -225,15 +225,14 @@ def _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, indepen
             return h * (z @ factor.T)
 
         m_step = max(1, CHUNK_BYTES // (8 * n_kernel * d * 4))
-        return p, _by_definition(p, fresh, name, want_den, m_step)
+        return p, _by_definition(p, fresh, h * h * kern.second_moment(factor), name, want_den, m_step)
 
     draw = draw_kernel(kern, p, h, n_kernel, antithetic, rng)
     if name == "reference":
-        object.__setattr__(p, "_second_moment", draw.second_moment)
         y = draw.samples()
         m_step = max(1, CHUNK_BYTES // (8 * y.size * 4))
-        return p, _by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape), name,
-                                 want_den, m_step)
+        return p, _by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape),
+                                 draw.second_moment, name, want_den, m_step)
     return p, _shared_fast(p, draw, name)
 
 
