@@ -177,6 +177,23 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
     K.double_kde_accumulate(x, m, packed.pk, 1.0 / t, C, kc, n, wbar, zsum, scratch.s, bl, nt);
 }
 
+template <class T>
+void knn_select(const T* x, index_t m, const T* data, index_t n, index_t d, index_t k, index_t* out_idx, int n_threads,
+                Blocking bl) {
+    if (m == 0) return;
+    const KernelTable<T>& K = table<T>();
+    // t = 1/2, no weights: the shifted logits are |x - mu|^2 - |x - x_i|^2 (knn.hpp)
+    PackedBuffers<T> packed(K, data, n, d, nullptr, 0.5, bl.block_n, n_threads);
+    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
+    ScratchBuffers<T> scratch(nt, K.knn_scratch_t(packed.pk, bl), 0);
+    std::vector<T> top_vals(static_cast<size_t>(nt * bl.tile_m * k));
+    K.knn_select(x, m, packed.pk, k, out_idx, top_vals.data(), scratch.s, bl, nt);
+}
+
+template void knn_select<float>(const float*, index_t, const float*, index_t, index_t, index_t, index_t*, int,
+                                Blocking);
+template void knn_select<double>(const double*, index_t, const double*, index_t, index_t, index_t, index_t*, int,
+                                 Blocking);
 template void lse_accumulate<float>(const float*, index_t, const float*, index_t, index_t, const double*, double,
                                     LseState, int, Blocking);
 template void lse_accumulate<double>(const double*, index_t, const double*, index_t, index_t, const double*,

@@ -27,4 +27,9 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
                            double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
                            Blocking blocking);
 
+// Indices (m x k, nearest first) of the k nearest data points of each query.
+template <class T>
+void knn_select(const T* x, index_t m, const T* data, index_t n, index_t d, index_t k, index_t* out_idx, int n_threads,
+                Blocking blocking);
+
 }  // namespace ledkde

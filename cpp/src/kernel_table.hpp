@@ -21,6 +21,9 @@ template <class T> struct KernelTable {
     void (*double_kde_accumulate)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C,
                                   index_t kc, index_t ldc, double* wbar, double* zsum, const Scratch<T>& scratch,
                                   const Blocking& bl, int n_threads);
+    index_t (*knn_scratch_t)(const PackedData<T>& pk, const Blocking& bl);
+    void (*knn_select)(const T* x, index_t m, const PackedData<T>& pk, index_t k, index_t* out_idx, T* top_vals,
+                       const Scratch<T>& scratch, const Blocking& bl, int n_threads);
 };
 
 #define LEDKDE_DECLARE_TABLES(ns)                        \

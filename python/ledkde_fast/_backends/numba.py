@@ -160,3 +160,35 @@ def double_kde_accumulate(x, data, log_w, t, c_matrix, wbar, zsum, n_threads):
     with _threads(n_threads):
         _double_kde_kernel(xc, dc, _bias(dc, log_w, t), 1.0 / t, np.ascontiguousarray(c_matrix, dtype=np.float64),
                            wbar, zsum)
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _knn_kernel(x, data, k, out):
+    m, d = x.shape
+    n = data.shape[0]
+    for q in prange(m):
+        best = np.full(k, np.inf)
+        idx = out[q]
+        for j in range(k):
+            idx[j] = -1
+        for i in range(n):
+            s = 0.0
+            for c in range(d):
+                diff = x[q, c] - data[i, c]
+                s += diff * diff
+            if s < best[k - 1]:
+                pos = k - 1
+                while pos > 0 and best[pos - 1] > s:
+                    best[pos] = best[pos - 1]
+                    idx[pos] = idx[pos - 1]
+                    pos -= 1
+                best[pos] = s
+                idx[pos] = i
+
+
+def knn_select(x, data, k, n_threads):
+    """Indices (m, k) of the k nearest points, nearest first (ties: smaller index first)."""
+    out = np.empty((x.shape[0], k), dtype=np.int64)
+    with _threads(n_threads):
+        _knn_kernel(np.asarray(x, dtype=np.float64), np.asarray(data, dtype=np.float64), k, out)
+    return out
