@@ -87,6 +87,10 @@ class KernelDraw:
     def samples(self, rows=slice(None)) -> np.ndarray:
         return self.explicit[rows] if self.z is None else self.h * (self.z[rows] @ self.factor.T)
 
+    def logit_directions(self, rows) -> np.ndarray:
+        """The rows of the draws in the coordinates of ``KernelPlan.basis``."""
+        return self.explicit[rows] if self.z is None else self.h * self.z[rows]
+
 
 def _standard_normal(rng, n: int, r: int, antithetic: bool) -> np.ndarray:
     if not antithetic:
@@ -95,26 +99,51 @@ def _standard_normal(rng, n: int, r: int, antithetic: bool) -> np.ndarray:
     return np.concatenate([half, -half])
 
 
+@dataclass(frozen=True)
+class KernelPlan:
+    """What a kernel needs from the data, computed once (a sampler reuses it at every step):
+    the factor F (d x r) of the standardised draw S = F z, the data centre mu, and
+    ``basis`` = (x_i - mu) F (N x r, compute dtype), so that C = -(h/t) z basis^T. For explicit
+    samples F is the identity and basis the centred data."""
+
+    kernel: Kernel
+    factor: Optional[np.ndarray]
+    second_std: float
+    mu: np.ndarray
+    basis: np.ndarray
+    n_kernel: int
+    antithetic: bool
+
+    @classmethod
+    def build(cls, kern: Kernel, p: Problem, n_kernel: int, antithetic: bool) -> "KernelPlan":
+        data = p.data.astype(np.float64, copy=False)
+        n, d = data.shape
+        mu = data.mean(axis=0)
+        factor = kern.factor(data, p.log_weights)
+        second = kern.second_moment(factor)
+        if isinstance(kern, Gaussian) and antithetic and n < d:
+            # The softmax weights see Y only through Y . (x_i - mu): the component of Y orthogonal to
+            # the span of the centred data cancels. So draw the isotropic Gaussian in that span (at most
+            # N dimensions instead of d); with antithetic pairs Ybar = 0 either way, and the control
+            # variate keeps the exact E|Y|^2 = d h^2.
+            _, sv, vt = np.linalg.svd(data - mu, full_matrices=False)
+            keep = sv > sv.max() * max(n, d) * np.finfo(np.float64).eps if sv.size and sv.max() > 0 else sv > 0
+            factor = np.ascontiguousarray(vt[keep].T) if keep.any() else np.zeros((d, 1))
+        basis = (data - mu) if factor is None else (data - mu) @ factor
+        return cls(kern, factor, second, mu, np.ascontiguousarray(basis, dtype=p.dtype), n_kernel, antithetic)
+
+    def draw(self, h: float, rng) -> KernelDraw:
+        d = self.mu.shape[0]
+        if self.factor is None:  # explicit samples, used as given
+            y = h * self.kernel.samples
+            return KernelDraw(h, None, None, y, h * h * self.second_std, y.mean(axis=0))
+        z = _standard_normal(rng, self.n_kernel, self.factor.shape[1], self.antithetic)
+        mean = np.zeros(d) if self.antithetic else h * (z.mean(axis=0) @ self.factor.T)
+        return KernelDraw(h, z, self.factor, None, h * h * self.second_std, mean)
+
+
 def draw_kernel(kern: Kernel, p: Problem, h: float, n_kernel: int, antithetic: bool, rng) -> KernelDraw:
-    data = p.data.astype(np.float64, copy=False)
-    n, d = data.shape
-    factor = kern.factor(data, p.log_weights)
-    if factor is None:  # explicit samples, used as given
-        y = h * kern.samples
-        return KernelDraw(h, None, None, y, h * h * kern.second_moment(None), y.mean(axis=0))
-    second = h * h * kern.second_moment(factor)
-    if isinstance(kern, Gaussian) and antithetic and n < d:
-        # The softmax weights see Y only through Y . (x_i - mu): the component of Y orthogonal to the
-        # span of the centred data cancels. So draw the isotropic Gaussian in that span (at most N
-        # dimensions instead of d); with antithetic pairs Ybar = 0 either way, and the control variate
-        # keeps the exact E|Y|^2 = d h^2.
-        centred = data - data.mean(axis=0)
-        _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        keep = s > s.max() * max(n, d) * np.finfo(np.float64).eps if s.size and s.max() > 0 else s > 0
-        factor = np.ascontiguousarray(vt[keep].T) if keep.any() else np.zeros((d, 1))
-    z = _standard_normal(rng, n_kernel, factor.shape[1], antithetic)
-    mean = np.zeros(d) if antithetic else h * (z.mean(axis=0) @ factor.T)
-    return KernelDraw(h, z, factor, None, second, mean)
+    return KernelPlan.build(kern, p, n_kernel, antithetic).draw(h, rng)
 
 
 # ----------------------------------------------------------------------------- estimators
@@ -128,25 +157,18 @@ class Smoothed:
     log_density: Optional[np.ndarray]
 
 
-def _shared_fast(p: Problem, draw: KernelDraw, backend: str) -> Smoothed:
+def _shared_fast(p: Problem, plan: KernelPlan, draw: KernelDraw, backend: str) -> Smoothed:
     """Shared draws on a fast backend: C once per call, then the fused exp loop."""
     be = get_backend(backend)
     data64 = p.data.astype(np.float64, copy=False)
     n, d = data64.shape
-    mu = data64.mean(axis=0)
     dtype = p.dtype
-    if draw.z is None:
-        y_proj_rows = lambda rows: draw.samples(rows)  # noqa: E731
-        basis = (data64 - mu).astype(dtype)
-    else:
-        y_proj_rows = lambda rows: draw.h * draw.z[rows]  # noqa: E731
-        basis = ((data64 - mu) @ draw.factor).astype(dtype)  # N x r
     inv_t = 1.0 / p.t
     j_step = max(1, CHUNK_BYTES // (n * dtype.itemsize))
     q_step = max(1, CHUNK_BYTES // (n * 8))
 
     def c_block(rows):
-        return np.ascontiguousarray((y_proj_rows(rows) * -inv_t).astype(dtype) @ basis.T)
+        return np.ascontiguousarray((draw.logit_directions(rows) * -inv_t).astype(dtype) @ plan.basis.T)
 
     c_blocks = None
     if draw.n * n * dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every query chunk
@@ -165,7 +187,7 @@ def _shared_fast(p: Problem, draw: KernelDraw, backend: str) -> Smoothed:
         den[q0:q0 + q_step] = (wbar @ data64) / draw.n
         zbar[q0:q0 + q_step] = zsum / draw.n
     x64 = p.x.astype(np.float64, copy=False)
-    log_density = zbar + (x64 - mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t) - log_normaliser(p)
+    log_density = zbar + (x64 - plan.mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t) - log_normaliser(p)
     return Smoothed(den, np.broadcast_to(draw.mean, (m, d)), log_density)
 
 
@@ -193,47 +215,67 @@ def _by_definition(p: Problem, draws_for, second_moment: float, backend: str, wa
     return Smoothed(den, ybar, log_density)
 
 
-def _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights, backend,
-              n_threads, want_den=True) -> tuple[Problem, Smoothed]:
-    p = prepare(x, data, t, weights, n_threads)
-    h = as_bandwidth(bandwidth)
+@dataclass(frozen=True)
+class SmoothingSetup:
+    """Validated smoothing arguments: the kernel, its plan on the data, draw count and options."""
+
+    kernel: Kernel
+    plan: Optional[KernelPlan]
+    n_kernel: int
+    antithetic: bool
+    independent: bool
+    backend: str
+
+
+def prepare_smoothing(p: Problem, kernel, n_kernel, antithetic, independent, rank, backend) -> SmoothingSetup:
     kern = as_kernel(kernel, rank)
     if not isinstance(antithetic, (bool, np.bool_)):
         raise TypeError("antithetic must be a bool")
     if not isinstance(independent, (bool, np.bool_)):
         raise TypeError("independent must be a bool")
     n_kernel = as_n_kernel(n_kernel, bool(antithetic) and not isinstance(kern, Samples))
-    rng = as_generator(seed)
+    if independent and isinstance(kern, Samples):
+        raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
     name = resolve_name(backend)
-    m, d = p.x.shape
-    if h == 0.0:  # no smoothing: the exact empirical quantities, no sampling
-        state = lse_state(p, name, want_acc=want_den)
-        den = state.mean() if want_den else None
-        return p, Smoothed(den, np.zeros((m, d)), state.log_sum_exp() - log_normaliser(p))
-    if m == 0:
-        return p, Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
+    plan = None if independent else KernelPlan.build(kern, p, n_kernel, bool(antithetic))
+    return SmoothingSetup(kern, plan, n_kernel, bool(antithetic), bool(independent), name)
 
-    if independent:
-        if isinstance(kern, Samples):
-            raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
-        data64 = p.data.astype(np.float64, copy=False)
-        factor = kern.factor(data64, p.log_weights)
+
+def estimate(p: Problem, setup: SmoothingSetup, h: float, rng, want_den: bool = True) -> Smoothed:
+    """The smoothed estimates at the queries ``p.x`` with bandwidth h (0: exact, no sampling)."""
+    m, d = p.x.shape
+    if h == 0.0:
+        state = lse_state(p, setup.backend, want_acc=want_den)
+        den = state.mean() if want_den else None
+        return Smoothed(den, np.zeros((m, d)), state.log_sum_exp() - log_normaliser(p))
+    if m == 0:
+        return Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
+    if setup.independent:
+        factor = setup.kernel.factor(p.data.astype(np.float64, copy=False), p.log_weights)
 
         def fresh(rows):
             mq = rows.stop - rows.start
-            z = np.stack([_standard_normal(rng, n_kernel, factor.shape[1], antithetic) for _ in range(mq)])
+            z = np.stack([_standard_normal(rng, setup.n_kernel, factor.shape[1], setup.antithetic)
+                          for _ in range(mq)])
             return h * (z @ factor.T)
 
-        m_step = max(1, CHUNK_BYTES // (8 * n_kernel * d * 4))
-        return p, _by_definition(p, fresh, h * h * kern.second_moment(factor), name, want_den, m_step)
-
-    draw = draw_kernel(kern, p, h, n_kernel, antithetic, rng)
-    if name == "reference":
+        m_step = max(1, CHUNK_BYTES // (8 * setup.n_kernel * d * 4))
+        return _by_definition(p, fresh, h * h * setup.kernel.second_moment(factor), setup.backend, want_den, m_step)
+    draw = setup.plan.draw(h, rng)
+    if setup.backend == "reference":
         y = draw.samples()
         m_step = max(1, CHUNK_BYTES // (8 * y.size * 4))
-        return p, _by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape),
-                                 draw.second_moment, name, want_den, m_step)
-    return p, _shared_fast(p, draw, name)
+        return _by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape),
+                              draw.second_moment, setup.backend, want_den, m_step)
+    return _shared_fast(p, setup.plan, draw, setup.backend)
+
+
+def _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights, backend,
+              n_threads, want_den=True) -> tuple[Problem, Smoothed]:
+    p = prepare(x, data, t, weights, n_threads)
+    h = as_bandwidth(bandwidth)
+    setup = prepare_smoothing(p, kernel, n_kernel, antithetic, independent, rank, backend)
+    return p, estimate(p, setup, h, as_generator(seed), want_den)
 
 
 _DOC = """
