@@ -5,9 +5,13 @@ from . import kernels
 from ._backends import available_backends
 from ._config import __version__, show_config
 from .empirical import empirical_denoiser, empirical_score, kde_log_density
+from .estimator import LEDKDE
+from .neighbors import nearest_neighbors
+from .sampler import sample
 from .smoothed import led_kde_log_density, smoothed_denoiser, smoothed_score
 
 __all__ = [
+    "LEDKDE",
     "__version__",
     "available_backends",
     "empirical_denoiser",
@@ -15,6 +19,8 @@ __all__ = [
     "kde_log_density",
     "kernels",
     "led_kde_log_density",
+    "nearest_neighbors",
+    "sample",
     "show_config",
     "smoothed_denoiser",
     "smoothed_score",

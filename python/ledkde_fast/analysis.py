@@ -201,6 +201,8 @@ def nearest_training_points(samples, data, *, backend="auto", n_threads=None):
     data = _as_points(data, "data")
     samples = _as_points(samples, "samples", data.shape[1])
     samples, data = _pair(samples, data)
+    resolve_name(backend)
+    as_threads(n_threads)
     k = min(2, data.shape[0])
     dist, idx = _nearest_neighbors(samples, data, k, backend, n_threads)
     d2 = dist[:, 1].copy() if k == 2 else np.full(samples.shape[0], np.inf)
@@ -375,8 +377,8 @@ def denoiser_covariance(x, data, t, *, weights=None, backend="auto", n_threads=N
     nb = max(1, min(n, 4096, BLOCK_BYTES // (8 * d)))  # data rows per block: (nb, d) slices
     bq = max(1, min(m, 256, BLOCK_BYTES // (8 * nb * d)))  # queries per block: (bq, nb, d) temporary
     for q0 in range(0, m, bq):
-        qs = slice(q0, q0 + bq)
-        total_w = np.zeros(qs.stop - q0 if qs.stop <= m else m - q0)
+        qs = slice(q0, min(q0 + bq, m))
+        total_w = np.zeros(qs.stop - q0)
         for i0 in range(0, n, nb):
             ds = slice(i0, i0 + nb)
             sq = xn[qs, None] + dn[None, ds] - 2.0 * (xc[qs] @ dc[ds].T)
