@@ -2,6 +2,9 @@
 #include "common.hpp"
 #include "dispatch.hpp"
 
+#include <algorithm>
+#include <array>
+
 namespace ledkde_bind {
 
 template <class T> void def_double_kde(py::module_& m) {
@@ -39,7 +42,71 @@ template <class T> void def_double_kde(py::module_& m) {
         "Accumulate averaged softmax weights and log-normalisers over shared kernel samples.");
 }
 
+// Shape checks shared by the three double-KDE entry points; returns (m, d, n, kc).
+template <class T>
+std::array<index_t, 4> check_dkde(const carray<T>& x, const carray<T>& data, const carray<T>& c_matrix, double t) {
+    require_ndim(x, 2, "x");
+    require_ndim(data, 2, "data");
+    require_ndim(c_matrix, 2, "c_matrix");
+    const index_t m = x.shape(0), d = x.shape(1), n = data.shape(0), kc = c_matrix.shape(0);
+    require(data.shape(1) == d, "x and data must have the same number of columns");
+    require(n >= 1, "data must contain at least one point");
+    require(c_matrix.shape(1) == n, "c_matrix must have one column per data point");
+    require_t(t);
+    return {m, d, n, kc};
+}
+
+template <class T> void def_rounds(py::module_& m) {
+    m.def(
+        "dkde_normalisers",
+        [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<T> c_matrix, int n_threads,
+           index_t tile_m, index_t block_n) {
+            const auto s = check_dkde<T>(x, data, c_matrix, t);
+            const double* log_w = log_weights_ptr(log_weights, s[2]);
+            const ledkde::Blocking bl = make_blocking(tile_m, block_n);
+            check_threads(n_threads);
+            py::array_t<double> mx({s[0], s[3]}), sm({s[0], s[3]});
+            double* mp = mx.mutable_data();
+            double* sp = sm.mutable_data();
+            {
+                py::gil_scoped_release release;  // arrays owned by this frame
+                ledkde::dkde_normalisers<T>(x.data(), s[0], data.data(), s[2], s[1], log_w, t, c_matrix.data(), s[3],
+                                            mp, sp, n_threads, bl);
+            }
+            return py::make_tuple(mx, sm);
+        },
+        py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
+        py::arg("c_matrix").noconvert(), py::arg("n_threads") = 0, py::arg("tile_m") = 8, py::arg("block_n") = 256,
+        "Round 1 of the sharded double-KDE: per query and draw, (max, sum) of this data's log-sum-exp.");
+    m.def(
+        "dkde_weighted_sum",
+        [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<T> c_matrix, carray<double> log_norm,
+           int n_threads, index_t tile_m, index_t block_n) {
+            const auto s = check_dkde<T>(x, data, c_matrix, t);
+            require(log_norm.ndim() == 2 && log_norm.shape(0) == s[0] && log_norm.shape(1) == s[3],
+                    "log_norm must have shape (m, n_draws)");
+            const double* log_w = log_weights_ptr(log_weights, s[2]);
+            const ledkde::Blocking bl = make_blocking(tile_m, block_n);
+            check_threads(n_threads);
+            py::array_t<double> acc({s[0], s[1]});
+            double* ap = acc.mutable_data();
+            std::fill(ap, ap + s[0] * s[1], 0.0);
+            {
+                py::gil_scoped_release release;  // arrays owned by this frame
+                ledkde::dkde_weighted_sum<T>(x.data(), s[0], data.data(), s[2], s[1], log_w, t, c_matrix.data(), s[3],
+                                             log_norm.data(), ap, n_threads, bl);
+            }
+            return acc;
+        },
+        py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
+        py::arg("c_matrix").noconvert(), py::arg("log_norm").noconvert(), py::arg("n_threads") = 0,
+        py::arg("tile_m") = 8, py::arg("block_n") = 256,
+        "Round 2: sum_j sum_i exp(A_i + C_ji - log_norm[q, j]) x_i for this data, shape (m, d).");
+}
+
 void register_double_kde(py::module_& m) {
+    def_rounds<float>(m);
+    def_rounds<double>(m);
     def_double_kde<float>(m);
     def_double_kde<double>(m);
 }

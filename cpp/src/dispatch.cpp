@@ -178,6 +178,36 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
 }
 
 template <class T>
+void dkde_normalisers(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                      const T* C, index_t kc, double* out_max, double* out_sum, int n_threads, Blocking bl) {
+    if (m == 0 || kc == 0) return;
+    const KernelTable<T>& K = table<T>();
+    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
+    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
+    K.dkde_normalisers(x, m, packed.pk, 1.0 / t, C, kc, n, out_max, out_sum, scratch.s, bl, nt);
+}
+
+template <class T>
+void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                       const T* C, index_t kc, const double* Z, double* acc, int n_threads, Blocking bl) {
+    if (m == 0 || kc == 0) return;
+    const KernelTable<T>& K = table<T>();
+    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
+    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
+    K.dkde_weighted_sum(x, m, packed.pk, 1.0 / t, C, kc, n, Z, acc, scratch.s, bl, nt);
+}
+
+#define LEDKDE_INSTANTIATE_ROUNDS(T)                                                                          \
+    template void dkde_normalisers<T>(const T*, index_t, const T*, index_t, index_t, const double*, double,   \
+                                      const T*, index_t, double*, double*, int, Blocking);                   \
+    template void dkde_weighted_sum<T>(const T*, index_t, const T*, index_t, index_t, const double*, double,  \
+                                       const T*, index_t, const double*, double*, int, Blocking);
+LEDKDE_INSTANTIATE_ROUNDS(float)
+LEDKDE_INSTANTIATE_ROUNDS(double)
+
+template <class T>
 void knn_select(const T* x, index_t m, const T* data, index_t n, index_t d, index_t k, index_t* out_idx, int n_threads,
                 Blocking bl) {
     if (m == 0) return;

@@ -27,6 +27,15 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
                            double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
                            Blocking blocking);
 
+// The two rounds of the double-KDE over one part of the data (for sharded data sets): the per
+// query and draw (max, sum) of the log-sum-exp, and, given global log-normalisers Z, the weighted sum.
+template <class T>
+void dkde_normalisers(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                      const T* C, index_t kc, double* out_max, double* out_sum, int n_threads, Blocking blocking);
+template <class T>
+void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                       const T* C, index_t kc, const double* Z, double* acc, int n_threads, Blocking blocking);
+
 // Indices (m x k, nearest first) of the k nearest data points of each query.
 template <class T>
 void knn_select(const T* x, index_t m, const T* data, index_t n, index_t d, index_t k, index_t* out_idx, int n_threads,

@@ -21,6 +21,12 @@ template <class T> struct KernelTable {
     void (*double_kde_accumulate)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C,
                                   index_t kc, index_t ldc, double* wbar, double* zsum, const Scratch<T>& scratch,
                                   const Blocking& bl, int n_threads);
+    void (*dkde_normalisers)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
+                             index_t ldc, double* out_max, double* out_sum, const Scratch<T>& scratch,
+                             const Blocking& bl, int n_threads);
+    void (*dkde_weighted_sum)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
+                              index_t ldc, const double* Z, double* acc, const Scratch<T>& scratch,
+                              const Blocking& bl, int n_threads);
     index_t (*knn_scratch_t)(const PackedData<T>& pk, const Blocking& bl);
     void (*knn_select)(const T* x, index_t m, const PackedData<T>& pk, index_t k, index_t* out_idx, T* top_vals,
                        const Scratch<T>& scratch, const Blocking& bl, int n_threads);

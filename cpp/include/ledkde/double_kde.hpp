@@ -20,7 +20,7 @@ namespace LEDKDE_ISA {
 
 template <class T> inline index_t dkde_scratch_t(const PackedData<T>& pk, const Blocking& bl) {
     const index_t n_pad = pk.n_blocks * pk.nb;
-    return bl.tile_m * (pk.dp + 2 * n_pad) + n_pad;
+    return bl.tile_m * (2 * pk.dp + 2 * n_pad) + n_pad;
 }
 inline index_t dkde_scratch_d(const Blocking& bl) { return 2 * bl.tile_m; }
 
@@ -35,6 +35,148 @@ template <class T> inline void flush(T* Wacc, index_t rows, index_t n_pad, index
         for (index_t i = 0; i < n; ++i) {
             out[i] += static_cast<double>(w[i]);
             w[i] = T(0);
+        }
+    }
+}
+
+// Centres a tile of queries into xc and writes their shifted logits A (rows x n_pad) against every
+// block: the true logits plus qoff[r].
+template <class T>
+inline void tile_logits(const T* x, index_t rows, const PackedData<T>& pk, double inv_t, T* xc, double* qoff, T* A) {
+    const index_t n_pad = pk.n_blocks * pk.nb;
+    vec_t<T> vmax_buf[kMaxTileM];
+    T unused_max[kMaxTileM];
+    centre_queries<T>(x, rows, pk.d, pk.dp, pk.mu, inv_t, xc, qoff);
+    for (index_t b = 0; b < pk.n_blocks; ++b)
+        block_logits<T>(xc, rows, pk, b, static_cast<T>(inv_t), A + b * pk.nb, n_pad, vmax_buf, unused_max);
+}
+
+// The logits a + c of one query and draw into L (n entries); returns their maximum.
+template <class T> inline T draw_logits(const T* a, const T* c, index_t n, T* L) {
+    using V = vec_t<T>;
+    constexpr int Lanes = lanes_v<T>;
+    const index_t n_vec = n - n % Lanes;
+    V vm = splat<T>(-std::numeric_limits<T>::infinity());
+    for (index_t i = 0; i < n_vec; i += Lanes) {
+        const V l = load<T>(a + i) + load<T>(c + i);
+        store<T>(L + i, l);
+        vm = vmax<T>(vm, l);
+    }
+    T mx = hmax<T>(vm);
+    for (index_t i = n_vec; i < n; ++i) {
+        L[i] = a[i] + c[i];
+        mx = smax<T>(mx, L[i]);
+    }
+    return mx;
+}
+
+// exp(L - ref) in place over n entries; returns the sum (in double).
+template <class T> inline double exp_shifted(T* L, index_t n, T ref) {
+    using V = vec_t<T>;
+    constexpr int Lanes = lanes_v<T>;
+    const index_t n_vec = n - n % Lanes;
+    const V vref = splat<T>(ref);
+    V vs{};
+    for (index_t i = 0; i < n_vec; i += Lanes) {
+        const V e = vexp<T>(load<T>(L + i) - vref);
+        store<T>(L + i, e);
+        vs += e;
+    }
+    double s = static_cast<double>(hsum<T>(vs));
+    for (index_t i = n_vec; i < n; ++i) {
+        L[i] = static_cast<T>(std::exp(static_cast<double>(L[i] - ref)));
+        s += static_cast<double>(L[i]);
+    }
+    return s;
+}
+
+// Round 1 of the sharded double-KDE: for each query q and draw j, this part of the data's
+// log-sum-exp of A_i + C_ji as (max, sum) in true logit units, out_max/out_sum of shape m x kc.
+template <class T>
+void dkde_normalisers(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
+                      index_t ldc, double* out_max, double* out_sum, const Scratch<T>& scratch, const Blocking& bl,
+                      int n_threads) {
+    const index_t n = pk.n, tq = bl.tile_m, n_pad = pk.n_blocks * pk.nb;
+    const index_t n_tiles = (m + tq - 1) / tq;
+    const T neg_inf = -std::numeric_limits<T>::infinity();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+    for (index_t tile = 0; tile < n_tiles; ++tile) {
+        const int tid = thread_id();
+        T* xc = scratch.t_buf + tid * scratch.t_stride;
+        T* A = xc + tq * pk.dp;
+        T* Lbuf = A + tq * n_pad;
+        double* qoff = scratch.d_buf + tid * scratch.d_stride;
+        const index_t i0 = tile * tq;
+        const index_t rows = (i0 + tq <= m) ? tq : m - i0;
+        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, xc, qoff, A);
+        for (index_t j = 0; j < kc; ++j)
+            for (index_t r = 0; r < rows; ++r) {
+                const index_t o = (i0 + r) * kc + j;
+                const T mx = draw_logits<T>(A + r * n_pad, C + j * ldc, n, Lbuf);
+                if (mx == neg_inf) {
+                    out_max[o] = -std::numeric_limits<double>::infinity();
+                    out_sum[o] = 0.0;
+                    continue;
+                }
+                out_sum[o] = exp_shifted<T>(Lbuf, n, mx);
+                out_max[o] = static_cast<double>(mx) - qoff[r];
+            }
+    }
+}
+
+// Round 2: given the global log-normalisers Z (m x kc, true units), acc[q, :] += sum_j sum_i
+// exp(A_i + C_ji - Z_qj) x_i (uncentred x_i) over this part of the data.
+template <class T>
+void dkde_weighted_sum(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
+                       index_t ldc, const double* Z, double* acc, const Scratch<T>& scratch, const Blocking& bl,
+                       int n_threads) {
+    using V = vec_t<T>;
+    constexpr int Lanes = lanes_v<T>;
+    const index_t n = pk.n, d = pk.d, dp = pk.dp, nb = pk.nb, tq = bl.tile_m, n_pad = pk.n_blocks * nb;
+    const index_t n_vec = n - n % Lanes;
+    const index_t n_tiles = (m + tq - 1) / tq;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+    for (index_t tile = 0; tile < n_tiles; ++tile) {
+        const int tid = thread_id();
+        T* xc = scratch.t_buf + tid * scratch.t_stride;
+        T* A = xc + tq * dp;
+        T* W = A + tq * n_pad;
+        T* Lbuf = W + tq * n_pad;
+        T* P = Lbuf + n_pad;
+        double* qoff = scratch.d_buf + tid * scratch.d_stride;
+        const index_t i0 = tile * tq;
+        const index_t rows = (i0 + tq <= m) ? tq : m - i0;
+        tile_logits<T>(x + i0 * d, rows, pk, inv_t, xc, qoff, A);
+        for (index_t j0 = 0; j0 < kc; j0 += kFlushEvery) {
+            const index_t j1 = smin<index_t>(kc, j0 + kFlushEvery);
+            for (index_t e = 0; e < rows * n_pad; ++e) W[e] = T(0);
+            for (index_t j = j0; j < j1; ++j)
+                for (index_t r = 0; r < rows; ++r) {
+                    const double z = Z[(i0 + r) * kc + j];
+                    if (!(z > -std::numeric_limits<double>::infinity())) continue;
+                    const T* a = A + r * n_pad;
+                    const T* c = C + j * ldc;
+                    T* w = W + r * n_pad;
+                    const V vref = splat<T>(static_cast<T>(z + qoff[r]));
+                    for (index_t i = 0; i < n_vec; i += Lanes)
+                        store<T>(w + i, load<T>(w + i) + vexp<T>(load<T>(a + i) + load<T>(c + i) - vref));
+                    for (index_t i = n_vec; i < n; ++i)
+                        w[i] += static_cast<T>(std::exp(static_cast<double>(a[i] + c[i]) - (z + qoff[r])));
+                }
+            // weighted sum of the centred data, then uncentre with the weights' total
+            for (index_t e = 0; e < rows * dp; ++e) P[e] = T(0);
+            for (index_t b = 0; b < pk.n_blocks; ++b) {
+                if (pk.has_rows)
+                    wsum_tile<T>(W + b * nb, n_pad, rows, smin<index_t>(nb, n - b * nb), pk.xb + b * nb * dp, dp, P, dp);
+                else
+                    wsum_tile_lowdim<T>(W + b * nb, n_pad, rows, nb, pk.dt + b * d * nb, d, P, dp);
+            }
+            for (index_t r = 0; r < rows; ++r) {
+                double wsum = 0.0;
+                for (index_t i = 0; i < n; ++i) wsum += static_cast<double>(W[r * n_pad + i]);
+                double* out = acc + (i0 + r) * d;
+                for (index_t k = 0; k < d; ++k) out[k] += static_cast<double>(P[r * dp + k]) + pk.mu[k] * wsum;
+            }
         }
     }
 }
