@@ -161,3 +161,14 @@ def prepare(x, data, t, weights=None, n_threads=None) -> Problem:
         n_threads=threads,
         one_point=one_point,
     )
+
+
+def prepare_sharded(x, data, t, weights=None, n_threads=None) -> Problem:
+    """Validation for a ShardedData: the shards were validated where they live; the queries take the
+    compute dtype of the shards (``data`` here is a zero-row placeholder)."""
+    if weights is not None:
+        raise ValueError("weights of a ShardedData are given when it is built, not per call")
+    xq, one_point = as_queries(x, data.d)
+    dtype = result_dtype(xq.dtype, data.dtype)
+    return Problem(x=np.ascontiguousarray(xq, dtype=dtype), data=np.zeros((0, data.d), dtype=dtype), t=as_time(t),
+                   log_weights=None, n_threads=as_threads(n_threads), one_point=one_point)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._streaming import log_normaliser, lse_state
-from ._validation import prepare
+from ._validation import prepare, prepare_sharded
 
 __all__ = ["empirical_denoiser", "empirical_score", "kde_log_density"]
 
@@ -20,8 +20,8 @@ _COMMON_DOC = """
     ----------
     x : array_like, shape (m, d) or (d,)
         Query points; a 1-D ``x`` is one point and gives a 1-D result.
-    data : array_like, shape (N, d)
-        Training points x_1..x_N.
+    data : array_like, shape (N, d), or ledkde_fast.distributed.ShardedData
+        Training points x_1..x_N (a memmap streams from disk in slabs).
     t : float
         Time of the forward process (the variance of its Gaussian), > 0.
     weights : array_like, shape (N,), optional
@@ -35,21 +35,29 @@ _COMMON_DOC = """
 """
 
 
-def empirical_denoiser(x, data, t, *, weights=None, backend="auto", n_threads=None):
+def _state(x, data, t, weights, backend, n_threads, want_acc):
+    """Validated problem and the log-sum-exp state over all the data, local or sharded."""
+    if getattr(data, "_ledkde_sharded", False):
+        p = prepare_sharded(x, data, t, weights, n_threads)
+        return p, data.lse_state(p.x, p.t, want_acc, backend, p.n_threads), data.log_mass()
     p = prepare(x, data, t, weights, n_threads)
-    return p.shape_output(lse_state(p, backend, want_acc=True).mean())
+    return p, lse_state(p, backend, want_acc=want_acc), None
+
+
+def empirical_denoiser(x, data, t, *, weights=None, backend="auto", n_threads=None):
+    p, state, _ = _state(x, data, t, weights, backend, n_threads, True)
+    return p.shape_output(state.mean())
 
 
 def empirical_score(x, data, t, *, weights=None, backend="auto", n_threads=None):
-    p = prepare(x, data, t, weights, n_threads)
-    mean = lse_state(p, backend, want_acc=True).mean()
-    return p.shape_output((mean - p.x) / p.t)
+    p, state, _ = _state(x, data, t, weights, backend, n_threads, True)
+    return p.shape_output((state.mean() - p.x) / p.t)
 
 
 def kde_log_density(x, data, t, *, weights=None, backend="auto", n_threads=None):
-    p = prepare(x, data, t, weights, n_threads)
-    state = lse_state(p, backend, want_acc=False)
-    return p.shape_output(state.log_sum_exp() - log_normaliser(p))
+    p, state, log_mass = _state(x, data, t, weights, backend, n_threads, False)
+    norm = log_normaliser(p) if log_mass is None else log_mass + 0.5 * p.x.shape[1] * np.log(2 * np.pi * p.t)
+    return p.shape_output(state.log_sum_exp() - norm)
 
 
 empirical_denoiser.__doc__ = """Empirical (Tweedie) denoiser m_t(x) = sum_i w_i(x) x_i, shape (m, d).

@@ -103,10 +103,10 @@ class PCA(Kernel):
         if self.rank > min(n, d):
             raise ValueError(f"rank={self.rank} exceeds min(N, d) = {min(n, d)}")
         x = np.asarray(data, dtype=np.float64)
-        w = np.full(n, 1.0 / n) if log_w is None else np.exp(log_w)
-        centred = (x - w @ x) * np.sqrt(w)[:, None]
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        return np.ascontiguousarray(vt[: self.rank].T)
+        w = np.full(n, 1.0 / n) if log_w is None else np.exp(log_w - np.max(log_w))
+        w = w / w.sum()
+        centred = x - w @ x
+        return principal_directions((centred * w[:, None]).T @ centred, self.rank)
 
     def second_moment(self, factor):
         return float(self.rank)
@@ -130,6 +130,16 @@ class Samples(Kernel):
 
     def second_moment(self, factor):
         return float(np.mean(np.sum(self.samples**2, axis=1)))
+
+
+def principal_directions(cov: np.ndarray, rank: int) -> np.ndarray:
+    """The top-``rank`` eigenvectors (d x rank) of a covariance matrix, each signed so that its
+    largest entry is positive: a deterministic choice, so that covariances equal to rounding (one
+    data set held whole or in shards) give the same directions."""
+    evals, evecs = np.linalg.eigh(0.5 * (cov + cov.T))
+    top = evecs[:, np.argsort(evals)[::-1][:rank]]
+    signs = np.sign(top[np.abs(top).argmax(axis=0), np.arange(rank)])
+    return np.ascontiguousarray(top * np.where(signs == 0, 1.0, signs))
 
 
 def _real_matrix(value, name):

@@ -45,13 +45,19 @@ def nearest_neighbors(x, data, k=1, *, backend="auto", n_threads=None):
     distances in float64, recomputed exactly from the selected points and sorted ascending (ties by
     smaller index), and int64 indices into ``data``. The selection streams over the data in blocks.
     """
-    data = as_data(data)
-    xq, one_point = as_queries(x, data.shape[1])
+    sharded = getattr(data, "_ledkde_sharded", False)
+    if not sharded:
+        data = as_data(data)
+    n, d = (data.n, data.d) if sharded else data.shape
+    xq, one_point = as_queries(x, d)
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if not 1 <= k <= data.shape[0]:
-        raise ValueError(f"k must be between 1 and the number of data points ({data.shape[0]}), got {k}")
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and the number of data points ({n}), got {k}")
     threads = as_threads(n_threads)
+    if sharded:
+        dist, idx = data.knn(np.ascontiguousarray(xq, dtype=np.float64), int(k), backend, threads)
+        return (dist[0], idx[0]) if one_point else (dist, idx)
     name = resolve_name(backend)
     dtype = result_dtype(xq.dtype, data.dtype)
     xc = np.ascontiguousarray(xq, dtype=dtype)

@@ -15,8 +15,9 @@ from typing import Callable, Union
 
 import numpy as np
 
-from ._validation import as_data, as_log_weights, as_threads, Problem, result_dtype
-from .smoothed import as_bandwidth, as_generator, estimate, prepare_smoothing
+from ._backends import resolve_name
+from ._validation import Problem, as_data, as_log_weights, as_threads, prepare_sharded, result_dtype
+from .smoothed import as_bandwidth, as_generator, estimate, estimate_sharded, prepare_smoothing, sharded_plan
 
 __all__ = ["sample", "default_t_max", "default_t_min", "time_grid"]
 
@@ -131,7 +132,7 @@ def sample(data, n_samples, *, bandwidth: Union[float, Callable[[float], float]]
     -------
     samples : ndarray, shape (n_samples, d), in the data's dtype (float32 stays float32)
     """
-    data_arr = as_data(data)
+    sharded = getattr(data, "_ledkde_sharded", False)
     if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral):
         raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}")
     if n_samples < 1:
@@ -142,8 +143,18 @@ def sample(data, n_samples, *, bandwidth: Union[float, Callable[[float], float]]
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not callable(bandwidth):
         as_bandwidth(bandwidth)
-    dtype = result_dtype(data_arr.dtype)
-    data_c = np.ascontiguousarray(data_arr, dtype=dtype)
+    if sharded:
+        if t_max is None or t_min is None:
+            raise ValueError("sampling from a ShardedData needs explicit t_max and t_min")
+        p = prepare_sharded(np.zeros((0, data.d)), data, 1.0, weights, n_threads)
+        dtype, mean = p.dtype, data.mean()
+        plan = sharded_plan(data, kernel, n_kernel, True, rank)
+        name = resolve_name(backend)
+    else:
+        data_arr = as_data(data)
+        dtype = result_dtype(data_arr.dtype)
+        data_c = np.ascontiguousarray(data_arr, dtype=dtype)
+        mean = data_c.astype(np.float64).mean(axis=0)
     t_max = default_t_max(data_c) if t_max is None else _positive(t_max, "t_max")
     t_min = default_t_min(data_c) if t_min is None else _positive(t_min, "t_min")
     if t_min >= t_max and method != "langevin":
@@ -152,20 +163,24 @@ def sample(data, n_samples, *, bandwidth: Union[float, Callable[[float], float]]
     if not isinstance(schedule, str):
         t_max, t_min = float(times[0]), float(times[-1])
     rng = as_generator(seed)
-    p = Problem(x=data_c[:0], data=data_c, t=t_max, log_weights=as_log_weights(weights, data_c.shape[0]),
-                n_threads=as_threads(n_threads), one_point=False)
-    setup = prepare_smoothing(p, kernel, n_kernel, True, False, rank, backend)
+    if sharded:
+        def smoothed(y, t):
+            q = dataclasses.replace(p, x=np.ascontiguousarray(y, dtype=dtype), t=float(t))
+            return estimate_sharded(q, data, plan, _bandwidth_at(bandwidth, t), rng, name)
+    else:
+        p = Problem(x=data_c[:0], data=data_c, t=t_max, log_weights=as_log_weights(weights, data_c.shape[0]),
+                    n_threads=as_threads(n_threads), one_point=False)
+        setup = prepare_smoothing(p, kernel, n_kernel, True, False, rank, backend)
 
-    def smoothed(y, t):
-        q = dataclasses.replace(p, x=np.ascontiguousarray(y, dtype=dtype), t=float(t))
-        return estimate(q, setup, _bandwidth_at(bandwidth, t), rng)
+        def smoothed(y, t):
+            q = dataclasses.replace(p, x=np.ascontiguousarray(y, dtype=dtype), t=float(t))
+            return estimate(q, setup, _bandwidth_at(bandwidth, t), rng)
 
     def score(y, t):
         est = smoothed(y, t)
         return (est.denoiser - y + est.ybar) / t
 
-    mean = data_c.astype(np.float64).mean(axis=0)
-    y = mean + np.sqrt(t_max) * rng.standard_normal((int(n_samples), data_c.shape[1]))
+    y = mean + np.sqrt(t_max) * rng.standard_normal((int(n_samples), mean.shape[0]))
     trajectory = [y.copy()] if return_trajectory else None
     steps = _progress(range(len(times) - 1 if method != "langevin" else int(n_steps)), progress, method)
     if method == "langevin":

@@ -28,8 +28,8 @@ import numpy as np
 
 from ._backends import get_backend, resolve_name
 from ._streaming import log_normaliser, lse_state
-from ._validation import Problem, prepare
-from .kernels import Gaussian, Kernel, Samples, as_kernel
+from ._validation import Problem, prepare, prepare_sharded
+from .kernels import PCA, Gaussian, Kernel, Samples, as_kernel, principal_directions
 
 __all__ = ["smoothed_denoiser", "smoothed_score", "led_kde_log_density"]
 
@@ -191,10 +191,12 @@ def _shared_fast(p: Problem, plan: KernelPlan, draw: KernelDraw, backend: str) -
     return Smoothed(den, np.broadcast_to(draw.mean, (m, d)), log_density)
 
 
-def _by_definition(p: Problem, draws_for, second_moment: float, backend: str, want_den: bool,
+def _by_definition(p: Problem, draws_for, second_moment: float, state_fn, log_norm: float, want_den: bool,
                    m_step: int) -> Smoothed:
     """Average the empirical quantities over x - Y_j, with Y_j = draws_for(rows) of shape
-    (rows, n, d): the brute-force estimator (fresh draws per query) and the reference backend."""
+    (rows, n, d): the brute-force estimator (fresh draws per query) and the reference backend.
+    ``state_fn(queries, want_acc)`` is the log-sum-exp state over the data; ``log_norm`` the
+    normalising constant of log p_t."""
     m, d = p.x.shape
     x64 = p.x.astype(np.float64, copy=False)
     den = np.empty((m, d)) if want_den else None
@@ -205,13 +207,13 @@ def _by_definition(p: Problem, draws_for, second_moment: float, backend: str, wa
         y = draws_for(rows)  # (mq, n, d)
         mq, n_draw, _ = y.shape
         shifted = np.ascontiguousarray((x64[rows, None, :] - y).reshape(mq * n_draw, d), dtype=p.dtype)
-        state = lse_state(p, backend, want_acc=want_den, x=shifted)
+        state = state_fn(shifted, want_den)
         lse = state.log_sum_exp().reshape(mq, n_draw)
         if want_den:
             den[rows] = state.mean().reshape(mq, n_draw, d).mean(axis=1)
         ybar[rows] = y.mean(axis=1)
         sq = np.einsum("qnd,qnd->qn", y, y).mean(axis=1)
-        log_density[rows] = lse.mean(axis=1) - log_normaliser(p) + (sq - second_moment) / (2 * p.t)
+        log_density[rows] = lse.mean(axis=1) - log_norm + (sq - second_moment) / (2 * p.t)
     return Smoothed(den, ybar, log_density)
 
 
@@ -244,6 +246,10 @@ def prepare_smoothing(p: Problem, kernel, n_kernel, antithetic, independent, ran
 def estimate(p: Problem, setup: SmoothingSetup, h: float, rng, want_den: bool = True) -> Smoothed:
     """The smoothed estimates at the queries ``p.x`` with bandwidth h (0: exact, no sampling)."""
     m, d = p.x.shape
+
+    def local_state(queries, want_acc):
+        return lse_state(p, setup.backend, want_acc=want_acc, x=queries)
+
     if h == 0.0:
         state = lse_state(p, setup.backend, want_acc=want_den)
         den = state.mean() if want_den else None
@@ -260,18 +266,82 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng, want_den: bool = 
             return h * (z @ factor.T)
 
         m_step = max(1, CHUNK_BYTES // (8 * setup.n_kernel * d * 4))
-        return _by_definition(p, fresh, h * h * setup.kernel.second_moment(factor), setup.backend, want_den, m_step)
+        return _by_definition(p, fresh, h * h * setup.kernel.second_moment(factor), local_state, log_normaliser(p),
+                              want_den, m_step)
     draw = setup.plan.draw(h, rng)
     if setup.backend == "reference":
         y = draw.samples()
         m_step = max(1, CHUNK_BYTES // (8 * y.size * 4))
         return _by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape),
-                              draw.second_moment, setup.backend, want_den, m_step)
+                              draw.second_moment, local_state, log_normaliser(p), want_den, m_step)
     return _shared_fast(p, setup.plan, draw, setup.backend)
+
+
+def sharded_plan(data, kernel, n_kernel, antithetic, rank) -> KernelPlan:
+    """The kernel plan of a ShardedData, from its aggregated moments (no data leaves the workers).
+    The Gaussian kernel is drawn in all d dimensions here (no span reduction for N < d)."""
+    kern = as_kernel(kernel, rank)
+    if not isinstance(antithetic, (bool, np.bool_)):
+        raise TypeError("antithetic must be a bool")
+    n_kernel = as_n_kernel(n_kernel, bool(antithetic) and not isinstance(kern, Samples))
+    d = data.d
+    if isinstance(kern, Samples):
+        factor = None
+        if kern.samples.shape[1] != d:
+            raise ValueError(f"kernel samples has {kern.samples.shape[1]} rows/columns for the dimension but data has d={d}")
+    elif isinstance(kern, PCA):
+        if kern.rank > min(data.n, d):
+            raise ValueError(f"rank={kern.rank} exceeds min(N, d) = {min(data.n, d)}")
+        factor = principal_directions(data.weighted_covariance(), kern.rank)
+    else:
+        factor = kern.factor(np.zeros((1, d)), None)
+    return KernelPlan(kern, factor, kern.second_moment(factor), data.mean(), np.zeros((0, 0)), n_kernel,
+                      bool(antithetic))
+
+
+def estimate_sharded(p: Problem, data, plan: KernelPlan, h: float, rng, backend: str, independent: bool = False,
+                     want_den: bool = True) -> Smoothed:
+    """The smoothed estimates over a ShardedData: two rounds per call (module distributed)."""
+    m, d = p.x.shape
+    log_norm = data.log_mass() + 0.5 * d * np.log(2 * np.pi * p.t)
+
+    def state_fn(queries, want_acc):
+        return data.lse_state(queries, p.t, want_acc, backend, p.n_threads)
+
+    if h == 0.0:
+        state = state_fn(p.x, want_den)
+        return Smoothed(state.mean() if want_den else None, np.zeros((m, d)), state.log_sum_exp() - log_norm)
+    if m == 0:
+        return Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
+    if independent:
+        if plan.factor is None:
+            raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
+
+        def fresh(rows):
+            z = np.stack([_standard_normal(rng, plan.n_kernel, plan.factor.shape[1], plan.antithetic)
+                          for _ in range(rows.stop - rows.start)])
+            return h * (z @ plan.factor.T)
+
+        m_step = max(1, CHUNK_BYTES // (8 * plan.n_kernel * d * 4))
+        return _by_definition(p, fresh, h * h * plan.second_std, state_fn, log_norm, want_den, m_step)
+    draw = plan.draw(h, rng)
+    factor = None if draw.z is None else plan.factor
+    acc, z = data.double_kde(p.x, draw.logit_directions(slice(None)), factor, plan.mu, p.t, backend, p.n_threads)
+    x64 = p.x.astype(np.float64, copy=False)
+    log_density = z.mean(axis=1) + (x64 - plan.mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t) - log_norm
+    return Smoothed(acc / draw.n, np.broadcast_to(draw.mean, (m, d)), log_density)
 
 
 def _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights, backend,
               n_threads, want_den=True) -> tuple[Problem, Smoothed]:
+    if getattr(data, "_ledkde_sharded", False):
+        p = prepare_sharded(x, data, t, weights, n_threads)
+        h = as_bandwidth(bandwidth)
+        if not isinstance(independent, (bool, np.bool_)):
+            raise TypeError("independent must be a bool")
+        plan = sharded_plan(data, kernel, n_kernel, antithetic, rank)
+        return p, estimate_sharded(p, data, plan, h, as_generator(seed), resolve_name(backend), bool(independent),
+                                   want_den)
     p = prepare(x, data, t, weights, n_threads)
     h = as_bandwidth(bandwidth)
     setup = prepare_smoothing(p, kernel, n_kernel, antithetic, independent, rank, backend)
