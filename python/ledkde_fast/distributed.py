@@ -21,7 +21,7 @@ Use :class:`ShardedData` wherever a function takes ``data``.
 
 from __future__ import annotations
 
-import numbers
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -30,7 +30,10 @@ import numpy as np
 from ._streaming import LseState
 from ._validation import as_data, as_log_weights, result_dtype
 
-__all__ = ["ShardedData", "merge_states", "partial_state"]
+__all__ = ["ShardedData", "communication_bytes", "merge_states", "partial_state"]
+
+#: Attempts of a round whose broadcast inputs were lost with a worker.
+_RETRIES = 4
 
 
 # ----------------------------------------------------------------------------- partial states
@@ -104,7 +107,7 @@ def _shard_summary(shard: Shard) -> dict:
             "sum": x.sum(axis=0), "wsum": w @ x, "wscatter": (x * w[:, None]).T @ x}
 
 
-def _lse_task(shard: Shard, x, t, want_acc, backend, n_threads) -> LseState:
+def _lse_task(shard: Shard, t, want_acc, backend, n_threads, *, x) -> LseState:
     return partial_state(np.ascontiguousarray(x, dtype=shard.data.dtype), shard.data, t, log_weights=shard.log_w,
                          want_acc=want_acc, backend=backend, n_threads=n_threads)
 
@@ -117,7 +120,7 @@ def _c_block(shard: Shard, dirs, factor, mu, t):
     return np.ascontiguousarray((dirs * (-1.0 / t)).astype(dtype) @ basis.astype(dtype).T)
 
 
-def _round1_task(shard: Shard, x, dirs, factor, mu, t, backend, n_threads):
+def _round1_task(shard: Shard, factor, mu, t, backend, n_threads, *, x, dirs):
     x = np.ascontiguousarray(x, dtype=shard.data.dtype)
     c = _c_block(shard, dirs, factor, mu, t)
     if backend == "cpp":
@@ -130,7 +133,7 @@ def _round1_task(shard: Shard, x, dirs, factor, mu, t, backend, n_threads):
     return mx, np.exp(logits - mx[:, :, None]).sum(axis=2)
 
 
-def _round2_task(shard: Shard, x, dirs, factor, mu, t, log_norm, backend, n_threads):
+def _round2_task(shard: Shard, factor, mu, t, backend, n_threads, *, x, dirs, log_norm):
     x = np.ascontiguousarray(x, dtype=shard.data.dtype)
     c = _c_block(shard, dirs, factor, mu, t)
     if backend == "cpp":
@@ -149,7 +152,7 @@ def _numpy_logits(x, shard: Shard, t):
     return a if shard.log_w is None else a + shard.log_w[None, :]
 
 
-def _knn_task(shard: Shard, x, k, backend, n_threads):
+def _knn_task(shard: Shard, k, backend, n_threads, *, x):
     from .neighbors import nearest_neighbors
 
     k = min(k, shard.data.shape[0])
@@ -255,10 +258,30 @@ class ShardedData:
         return [f for f, s in zip(self.futures, self.summaries) if s["n"]]
 
     # -- reductions
+    def _round(self, fn, broadcast: dict, *args):
+        """One task per non-empty shard, ``fn(shard, **broadcast, *args)``; the ``broadcast`` arrays are
+        scattered once to every worker. Shards lost with a worker are rebuilt by Dask from their tasks;
+        a broadcast copy lost with it makes the round fail, and it is then scattered and run again
+        (every task is deterministic, so a rerun gives the same numbers)."""
+        from asyncio import CancelledError
+
+        from distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
+
+        live = self._live()
+        for attempt in range(_RETRIES):
+            scattered = {k: self.client.scatter(v, broadcast=True, hash=False) for k, v in broadcast.items()}
+            futures = [self.client.submit(fn, f, *args, pure=False, **scattered) for f in live]
+            try:
+                return self.client.gather(futures)
+            except (CancelledError, KilledWorker, CommClosedError, OSError):
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def lse_state(self, x, t, want_acc, backend="auto", n_threads=0) -> LseState:
-        xf = self.client.scatter(x, broadcast=True, hash=False)
-        parts = self.client.gather([self.client.submit(_lse_task, f, xf, t, want_acc, backend, n_threads, pure=False)
-                                    for f in self._live()])
+        parts = self._round(_lse_task, {"x": x}, t, want_acc, backend, n_threads)
         state = parts[0]
         for p in parts[1:]:
             state = merge_states(state, p)
@@ -269,24 +292,17 @@ class ShardedData:
         from ._backends import resolve_name
 
         name = resolve_name(backend)
-        c = self.client
-        xf = c.scatter(x, broadcast=True, hash=False)
-        df = c.scatter(dirs, broadcast=True, hash=False)
-        live = self._live()
-        r1 = c.gather([c.submit(_round1_task, f, xf, df, factor, mu, t, name, n_threads, pure=False) for f in live])
+        r1 = self._round(_round1_task, {"x": x, "dirs": dirs}, factor, mu, t, name, n_threads)
         mx = np.max([p[0] for p in r1], axis=0)
         safe = np.where(np.isfinite(mx), mx, 0.0)
         total = sum(np.where(np.isneginf(p[0]), 0.0, p[1] * np.exp(p[0] - safe)) for p in r1)
         with np.errstate(divide="ignore"):
             log_norm = safe + np.log(total)
-        zf = c.scatter(log_norm, broadcast=True, hash=False)
-        r2 = c.gather([c.submit(_round2_task, f, xf, df, factor, mu, t, zf, name, n_threads, pure=False) for f in live])
+        r2 = self._round(_round2_task, {"x": x, "dirs": dirs, "log_norm": log_norm}, factor, mu, t, name, n_threads)
         return sum(r2), log_norm
 
     def knn(self, x, k, backend="auto", n_threads=0):
-        xf = self.client.scatter(x, broadcast=True, hash=False)
-        parts = self.client.gather([self.client.submit(_knn_task, f, xf, k, backend, n_threads, pure=False)
-                                    for f in self._live()])
+        parts = self._round(_knn_task, {"x": x}, k, backend, n_threads)
         dist = np.concatenate([p[0] for p in parts], axis=1)
         idx = np.concatenate([p[1] for p in parts], axis=1)
         order = np.lexsort((idx, dist), axis=1)[:, :k]
