@@ -309,6 +309,52 @@ class ShardedData:
         return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
 
+class LocalShards(ShardedData):
+    """An array too large for memory (a ``numpy.memmap``, or any array-like read in row blocks) seen as
+    row shards processed one after another in this process: the same exact reductions as
+    :class:`ShardedData`, with at most one shard in memory at a time."""
+
+    #: Rows per shard are chosen so that one shard holds about this many bytes of input.
+    SHARD_BYTES = 32 << 20
+
+    def __init__(self, array, rows_per_shard: Optional[int] = None):
+        if getattr(array, "ndim", None) != 2:
+            raise ValueError("data must be a 2-D array of shape (N, d)")
+        self.array = array
+        n, d = array.shape
+        itemsize = np.dtype(array.dtype).itemsize
+        rows = rows_per_shard or max(1024, self.SHARD_BYTES // max(1, d * itemsize))
+        self.slices = [slice(a, min(n, a + rows)) for a in range(0, n, rows)] or [slice(0, 0)]
+        summaries = [_shard_summary(self._shard(sl)) for sl in self.slices]
+        super().__init__(None, self.slices, summaries)
+
+    def _shard(self, sl: slice) -> Shard:
+        return _make_shard(self._read(sl), sl.start, None, None)
+
+    def _read(self, sl: slice) -> np.ndarray:
+        """Rows ``sl`` in ordinary memory. A file-backed C-ordered memmap is read with plain file I/O:
+        pages touched through the mapping would stay resident and count against the process."""
+        a = self.array
+        if isinstance(a, np.memmap) and getattr(a, "filename", None) and a.flags.c_contiguous:
+            row_bytes = a.shape[1] * a.dtype.itemsize
+            with open(a.filename, "rb") as fh:
+                fh.seek(a.offset + sl.start * row_bytes)
+                flat = np.fromfile(fh, dtype=a.dtype, count=(sl.stop - sl.start) * a.shape[1])
+            return flat.reshape(sl.stop - sl.start, a.shape[1])
+        return np.array(a[sl])
+
+    def _live(self):
+        return [sl for sl, s in zip(self.slices, self.summaries) if s["n"]]
+
+    def _round(self, fn, broadcast: dict, *args):
+        return [fn(self._shard(sl), *args, **broadcast) for sl in self._live()]
+
+
+def streamed(data):
+    """A memmap becomes :class:`LocalShards` (streamed from disk); anything else is returned as is."""
+    return LocalShards(data) if isinstance(data, np.memmap) else data
+
+
 def _client(client):
     if client is not None:
         return client

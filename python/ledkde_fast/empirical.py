@@ -12,6 +12,7 @@ import numpy as np
 
 from ._streaming import log_normaliser, lse_state
 from ._validation import prepare, prepare_sharded
+from .distributed import streamed
 
 __all__ = ["empirical_denoiser", "empirical_score", "kde_log_density"]
 
@@ -37,6 +38,7 @@ _COMMON_DOC = """
 
 def _state(x, data, t, weights, backend, n_threads, want_acc):
     """Validated problem and the log-sum-exp state over all the data, local or sharded."""
+    data = streamed(data)
     if getattr(data, "_ledkde_sharded", False):
         p = prepare_sharded(x, data, t, weights, n_threads)
         return p, data.lse_state(p.x, p.t, want_acc, backend, p.n_threads), data.log_mass()

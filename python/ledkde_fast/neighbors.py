@@ -45,6 +45,9 @@ def nearest_neighbors(x, data, k=1, *, backend="auto", n_threads=None):
     distances in float64, recomputed exactly from the selected points and sorted ascending (ties by
     smaller index), and int64 indices into ``data``. The selection streams over the data in blocks.
     """
+    from .distributed import streamed
+
+    data = streamed(data)
     sharded = getattr(data, "_ledkde_sharded", False)
     if not sharded:
         data = as_data(data)

@@ -27,18 +27,19 @@ SCHEDULES = ("geometric", "linear")
 _SPACING_SUBSET = 2000
 
 
-def _spacing_subset(data: np.ndarray, seed) -> np.ndarray:
+def _spacing_subset(data, seed) -> np.ndarray:
+    """At most 2000 random rows (sorted, so that a memmap reads them in order)."""
     if data.shape[0] <= _SPACING_SUBSET:
-        return data
+        return np.asarray(data)
     rng = np.random.default_rng(seed)
-    return data[rng.choice(data.shape[0], _SPACING_SUBSET, replace=False)]
+    return np.asarray(data[np.sort(rng.choice(data.shape[0], _SPACING_SUBSET, replace=False))])
 
 
 def default_t_max(data, seed=0) -> float:
     """10 x the largest principal variance of the data (on a subset of at most 2000 points): the
     Gaussian N(mean, t_max I) then covers the data in every direction with room to spare, so
     p_{t_max} is close to it. 1.0 for a single repeated point."""
-    sub = _spacing_subset(np.asarray(data, dtype=np.float64), seed)
+    sub = _spacing_subset(data, seed).astype(np.float64)
     centred = sub - sub.mean(axis=0)
     top = float(np.linalg.norm(centred, 2)) ** 2 / sub.shape[0] if sub.shape[0] > 1 else 0.0
     return 10.0 * top if top > 0 else 1.0
@@ -51,11 +52,10 @@ def default_t_min(data, seed=0) -> float:
     neighbours among all the data)."""
     from .neighbors import nearest_neighbors
 
-    data = np.asarray(data, dtype=np.float64)
     n, d = data.shape
     if n < 2:
         return 1e-6 * default_t_max(data)
-    dist, _ = nearest_neighbors(_spacing_subset(data, seed), data, 2)
+    dist, _ = nearest_neighbors(_spacing_subset(data, seed).astype(np.float64), data, 2)
     spacing = float(np.median(dist[:, 1]))
     return (0.1 * spacing) ** 2 / d if spacing > 0 else 1e-6 * default_t_max(data)
 
@@ -132,6 +132,13 @@ def sample(data, n_samples, *, bandwidth: Union[float, Callable[[float], float]]
     -------
     samples : ndarray, shape (n_samples, d), in the data's dtype (float32 stays float32)
     """
+    from .distributed import streamed
+
+    memmap = isinstance(data, np.memmap)
+    if memmap:  # default times from a subset, before the memmap is wrapped for streaming
+        t_max = default_t_max(data) if t_max is None else t_max
+        t_min = default_t_min(data) if t_min is None else t_min
+    data = streamed(data)
     sharded = getattr(data, "_ledkde_sharded", False)
     if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral):
         raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}")

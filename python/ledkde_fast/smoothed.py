@@ -334,6 +334,9 @@ def estimate_sharded(p: Problem, data, plan: KernelPlan, h: float, rng, backend:
 
 def _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights, backend,
               n_threads, want_den=True) -> tuple[Problem, Smoothed]:
+    from .distributed import streamed
+
+    data = streamed(data)
     if getattr(data, "_ledkde_sharded", False):
         p = prepare_sharded(x, data, t, weights, n_threads)
         h = as_bandwidth(bandwidth)
