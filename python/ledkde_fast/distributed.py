@@ -368,8 +368,9 @@ def is_sharded(data) -> bool:
 
 
 def communication_bytes(m: int, d: int, n_kernel: int, n_shards: int, itemsize: int = 8, r: Optional[int] = None) -> dict:
-    """Bytes sent and received by the client per call (or sampler step), by analysis of the protocol:
-    queries and draws are broadcast once per round, partial results come back from every shard."""
+    """Bytes per call (or sampler step), by analysis of the protocol: ``to_workers`` is what every
+    worker receives (queries, draws and, in round 2, the m x n_kernel log-normalisers, broadcast once
+    per round); ``from_workers`` is what comes back in all (partial results of every shard)."""
     r = d if r is None else r
     empirical = {"to_workers": m * d * itemsize, "from_workers": n_shards * m * (d + 2) * 8}
     smoothed = {"to_workers": 2 * (m * d * itemsize + n_kernel * r * 8) + m * n_kernel * 8,
