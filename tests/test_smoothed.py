@@ -246,3 +246,20 @@ def test_bad_input(cloud, fn, kwargs, exc, pattern):
 def test_bad_kernels(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()
+
+
+def test_two_round_path_for_large_data_equals_the_fused_one(rng, monkeypatch):
+    """Above the accumulator budget the cpp backend switches to the two-round kernels (no m x N
+    weights); both paths must give the same numbers."""
+    pytest.importorskip("ledkde_fast._core")
+    from ledkde_fast import smoothed
+
+    data = rng.normal(size=(700, 6))
+    x = rng.normal(size=(13, 6))
+    kw = dict(n_kernel=40, seed=9, backend="cpp")
+    fused = [f(x, data, 0.3, 0.4, **kw) for f in SMOOTHED]
+    monkeypatch.setattr(smoothed, "CHUNK_BYTES", 1024)  # forces the two-round path and several draw blocks
+    monkeypatch.setattr(smoothed, "SLAB_ROWS", 256)  # and several data slabs
+    rounds = [f(x, data, 0.3, 0.4, **kw) for f in SMOOTHED]
+    for a, b in zip(rounds, fused):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())

@@ -170,11 +170,14 @@ def _shared_fast(p: Problem, plan: KernelPlan, draw: KernelDraw, backend: str) -
     def c_block(rows):
         return np.ascontiguousarray((draw.logit_directions(rows) * -inv_t).astype(dtype) @ plan.basis.T)
 
+    m = p.x.shape[0]
+    if backend == "cpp" and m * n * 8 > CHUNK_BYTES:
+        return _shared_two_rounds(p, plan, draw, j_step)
+
     c_blocks = None
     if draw.n * n * dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every query chunk
         c_blocks = [c_block(slice(j, j + j_step)) for j in range(0, draw.n, j_step)]
 
-    m = p.x.shape[0]
     den = np.empty((m, d))
     zbar = np.empty(m)
     for q0 in range(0, m, q_step):
@@ -189,6 +192,53 @@ def _shared_fast(p: Problem, plan: KernelPlan, draw: KernelDraw, backend: str) -
     x64 = p.x.astype(np.float64, copy=False)
     log_density = zbar + (x64 - plan.mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t) - log_normaliser(p)
     return Smoothed(den, np.broadcast_to(draw.mean, (m, d)), log_density)
+
+
+#: Data rows per slab of the two-round path: a query's logit row of a slab stays in cache.
+SLAB_ROWS = 1 << 15
+
+
+def _shared_two_rounds(p: Problem, plan: KernelPlan, draw: KernelDraw, j_step: int) -> Smoothed:
+    """The same estimates without the (queries x N) weight accumulator, for large N: per block of
+    draws and slab of data, round 1 gives each query's log-normalisers (merged over slabs), round 2
+    the weighted sum (two exp passes instead of one, but O(m x draws) memory, every query tile in
+    parallel, and logit rows that fit in cache)."""
+    from . import _core
+
+    m, d = p.x.shape
+    n = p.data.shape[0]
+    dtype = p.dtype
+    slabs = [slice(a, min(n, a + SLAB_ROWS)) for a in range(0, n, SLAB_ROWS)]
+    lw = p.log_weights
+    acc = np.zeros((m, d))
+    zsum = np.zeros(m)
+    for j in range(0, draw.n, j_step):
+        dirs = (draw.logit_directions(slice(j, j + j_step)) * (-1.0 / p.t)).astype(dtype)
+        blocks = [np.ascontiguousarray(dirs @ plan.basis[sl].T) for sl in slabs] if len(slabs) > 1 else None
+
+        def c_of(k, sl):
+            return blocks[k] if blocks is not None else np.ascontiguousarray(dirs @ plan.basis[sl].T)
+
+        mx = np.full((m, dirs.shape[0]), -np.inf)
+        sm = np.zeros((m, dirs.shape[0]))
+        for k, sl in enumerate(slabs):
+            part = _core.dkde_normalisers(p.x, p.data[sl], None if lw is None else lw[sl], p.t, c_of(k, sl),
+                                          p.n_threads)
+            new = np.maximum(mx, part[0])
+            with np.errstate(invalid="ignore"):
+                sm = (np.where(np.isneginf(mx), 0.0, sm * np.exp(mx - new))
+                      + np.where(np.isneginf(part[0]), 0.0, part[1] * np.exp(part[0] - new)))
+            mx = new
+        with np.errstate(divide="ignore"):
+            log_norm = mx + np.log(sm)
+        for k, sl in enumerate(slabs):
+            acc += _core.dkde_weighted_sum(p.x, p.data[sl], None if lw is None else lw[sl], p.t, c_of(k, sl),
+                                           log_norm, p.n_threads)
+        zsum += log_norm.sum(axis=1)
+    x64 = p.x.astype(np.float64, copy=False)
+    log_density = (zsum / draw.n + (x64 - plan.mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t)
+                   - log_normaliser(p))
+    return Smoothed(acc / draw.n, np.broadcast_to(draw.mean, (m, d)), log_density)
 
 
 def _by_definition(p: Problem, draws_for, second_moment: float, state_fn, log_norm: float, want_den: bool,
