@@ -258,11 +258,15 @@ class ShardedData:
         return [f for f, s in zip(self.futures, self.summaries) if s["n"]]
 
     # -- reductions
-    def _round(self, fn, broadcast: dict, *args):
-        """One task per non-empty shard, ``fn(shard, **broadcast, *args)``; the ``broadcast`` arrays are
-        scattered once to every worker. Shards lost with a worker are rebuilt by Dask from their tasks;
-        a broadcast copy lost with it makes the round fail, and it is then scattered and run again
-        (every task is deterministic, so a rerun gives the same numbers)."""
+    def _scatter(self, arrays: dict) -> dict:
+        return {k: self.client.scatter(v, broadcast=True, hash=False) for k, v in arrays.items()}
+
+    def _round(self, fn, arrays: dict, scattered: dict, *args):
+        """One task per non-empty shard, ``fn(shard, *args, **arrays)``, with the arrays taken from
+        ``scattered`` (copies broadcast to every worker once per call, shared by its rounds). Shards
+        lost with a worker are rebuilt by Dask from their tasks; a broadcast copy lost with it makes the
+        round fail, and the arrays are then broadcast again and the round rerun (every task is
+        deterministic, so a rerun gives the same numbers)."""
         from asyncio import CancelledError
 
         from distributed import KilledWorker
@@ -270,7 +274,6 @@ class ShardedData:
 
         live = self._live()
         for attempt in range(_RETRIES):
-            scattered = {k: self.client.scatter(v, broadcast=True, hash=False) for k, v in broadcast.items()}
             futures = [self.client.submit(fn, f, *args, pure=False, **scattered) for f in live]
             try:
                 return self.client.gather(futures)
@@ -278,10 +281,12 @@ class ShardedData:
                 if attempt == _RETRIES - 1:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+                scattered.update(self._scatter(arrays))
         raise AssertionError("unreachable")
 
     def lse_state(self, x, t, want_acc, backend="auto", n_threads=0) -> LseState:
-        parts = self._round(_lse_task, {"x": x}, t, want_acc, backend, n_threads)
+        arrays = {"x": x}
+        parts = self._round(_lse_task, arrays, self._scatter(arrays), t, want_acc, backend, n_threads)
         state = parts[0]
         for p in parts[1:]:
             state = merge_states(state, p)
@@ -292,17 +297,22 @@ class ShardedData:
         from ._backends import resolve_name
 
         name = resolve_name(backend)
-        r1 = self._round(_round1_task, {"x": x, "dirs": dirs}, factor, mu, t, name, n_threads)
+        arrays = {"x": x, "dirs": dirs}
+        scattered = self._scatter(arrays)  # queries and draws travel once per call, for both rounds
+        r1 = self._round(_round1_task, arrays, scattered, factor, mu, t, name, n_threads)
         mx = np.max([p[0] for p in r1], axis=0)
         safe = np.where(np.isfinite(mx), mx, 0.0)
         total = sum(np.where(np.isneginf(p[0]), 0.0, p[1] * np.exp(p[0] - safe)) for p in r1)
         with np.errstate(divide="ignore"):
             log_norm = safe + np.log(total)
-        r2 = self._round(_round2_task, {"x": x, "dirs": dirs, "log_norm": log_norm}, factor, mu, t, name, n_threads)
+        arrays["log_norm"] = log_norm
+        scattered.update(self._scatter({"log_norm": log_norm}))
+        r2 = self._round(_round2_task, arrays, scattered, factor, mu, t, name, n_threads)
         return sum(r2), log_norm
 
     def knn(self, x, k, backend="auto", n_threads=0):
-        parts = self._round(_knn_task, {"x": x}, k, backend, n_threads)
+        arrays = {"x": x}
+        parts = self._round(_knn_task, arrays, self._scatter(arrays), k, backend, n_threads)
         dist = np.concatenate([p[0] for p in parts], axis=1)
         idx = np.concatenate([p[1] for p in parts], axis=1)
         order = np.lexsort((idx, dist), axis=1)[:, :k]
@@ -346,8 +356,11 @@ class LocalShards(ShardedData):
     def _live(self):
         return [sl for sl, s in zip(self.slices, self.summaries) if s["n"]]
 
-    def _round(self, fn, broadcast: dict, *args):
-        return [fn(self._shard(sl), *args, **broadcast) for sl in self._live()]
+    def _scatter(self, arrays: dict) -> dict:
+        return dict(arrays)
+
+    def _round(self, fn, arrays: dict, scattered: dict, *args):
+        return [fn(self._shard(sl), *args, **scattered) for sl in self._live()]
 
 
 def streamed(data):
@@ -373,6 +386,6 @@ def communication_bytes(m: int, d: int, n_kernel: int, n_shards: int, itemsize: 
     per round); ``from_workers`` is what comes back in all (partial results of every shard)."""
     r = d if r is None else r
     empirical = {"to_workers": m * d * itemsize, "from_workers": n_shards * m * (d + 2) * 8}
-    smoothed = {"to_workers": 2 * (m * d * itemsize + n_kernel * r * 8) + m * n_kernel * 8,
+    smoothed = {"to_workers": m * d * itemsize + n_kernel * r * 8 + m * n_kernel * 8,
                 "from_workers": n_shards * (2 * m * n_kernel * 8 + m * d * 8)}
     return {"empirical": empirical, "smoothed": smoothed}
