@@ -328,7 +328,7 @@ class LocalShards(ShardedData):
     SHARD_BYTES = 32 << 20
 
     def __init__(self, array, rows_per_shard: Optional[int] = None):
-        if getattr(array, "ndim", None) != 2:
+        if len(getattr(array, "shape", ())) != 2:
             raise ValueError("data must be a 2-D array of shape (N, d)")
         self.array = array
         n, d = array.shape
@@ -363,9 +363,17 @@ class LocalShards(ShardedData):
         return [fn(self._shard(sl), *args, **scattered) for sl in self._live()]
 
 
+def _is_row_readable(data) -> bool:
+    """An array-like that is not in memory as a NumPy array but can be read in row blocks (h5py and
+    zarr arrays, for example): 2-D shape, a dtype and slicing."""
+    return (not isinstance(data, (np.ndarray, list, tuple)) and not getattr(data, "_ledkde_sharded", False)
+            and len(getattr(data, "shape", ())) == 2 and hasattr(data, "dtype") and hasattr(data, "__getitem__"))
+
+
 def streamed(data):
-    """A memmap becomes :class:`LocalShards` (streamed from disk); anything else is returned as is."""
-    return LocalShards(data) if isinstance(data, np.memmap) else data
+    """A memmap or other row-readable array-like becomes :class:`LocalShards`, streamed in row blocks;
+    anything else is returned as is."""
+    return LocalShards(data) if isinstance(data, np.memmap) or _is_row_readable(data) else data
 
 
 def _client(client):
