@@ -8,11 +8,11 @@ GEMM roofline, all measured in this one run. Prints a markdown table; medians of
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import ledkde_fast as lk
+from _timing import median_time
 
 
 def blocked_numpy_denoiser(x, data, t, block=4096):
@@ -32,16 +32,6 @@ def blocked_numpy_denoiser(x, data, t, block=4096):
         acc = acc * scale[:, None].astype(x.dtype) + w @ blk
         mx = new_max
     return acc / sm[:, None]
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up: JIT compilation, first-touch of buffers
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def gemm_roofline(dtype, repeats):

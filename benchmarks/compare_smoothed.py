@@ -8,11 +8,11 @@ kernel draws for every query, one GEMM per query), measured in this one run. Med
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import ledkde_fast as lk
+from _timing import median_time
 
 
 def brute_force_smoothed_score(x, data, t, h, n_kernel, rng):
@@ -29,16 +29,6 @@ def brute_force_smoothed_score(x, data, t, h, n_kernel, rng):
         w /= w.sum(axis=1, keepdims=True)
         out[q] = ((w @ data - shifted).mean(axis=0)) * inv_t
     return out
-
-
-def median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():

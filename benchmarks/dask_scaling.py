@@ -7,22 +7,12 @@ processes) against the local call, and the communication volume per call (or sam
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import ledkde_fast as lk
+from _timing import median_time
 from ledkde_fast.distributed import ShardedData, communication_bytes
-
-
-def median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():

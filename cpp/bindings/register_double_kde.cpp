@@ -7,19 +7,27 @@
 
 namespace ledkde_bind {
 
+// Shape checks shared by the three double-KDE entry points; returns (m, d, n, kc).
+template <class T>
+std::array<index_t, 4> check_dkde(const carray<T>& x, const carray<T>& data, const carray<T>& c_matrix, double t) {
+    require_ndim(x, 2, "x");
+    require_ndim(data, 2, "data");
+    require_ndim(c_matrix, 2, "c_matrix");
+    const index_t m = x.shape(0), d = x.shape(1), n = data.shape(0), kc = c_matrix.shape(0);
+    require(data.shape(1) == d, "x and data must have the same number of columns");
+    require(n >= 1, "data must contain at least one point");
+    require(c_matrix.shape(1) == n, "c_matrix must have one column per data point");
+    require_t(t);
+    return {m, d, n, kc};
+}
+
 template <class T> void def_double_kde(py::module_& m) {
     m.def(
         "double_kde_accumulate",
         [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<T> c_matrix, carray<double> wbar,
            carray<double> zsum, int n_threads, index_t tile_m, index_t block_n) {
-            require_ndim(x, 2, "x");
-            require_ndim(data, 2, "data");
-            require_ndim(c_matrix, 2, "c_matrix");
-            const index_t m = x.shape(0), d = x.shape(1), n = data.shape(0), kc = c_matrix.shape(0);
-            require(data.shape(1) == d, "x and data must have the same number of columns");
-            require(n >= 1, "data must contain at least one point");
-            require(c_matrix.shape(1) == n, "c_matrix must have one column per data point");
-            require_t(t);
+            const auto s = check_dkde<T>(x, data, c_matrix, t);
+            const index_t m = s[0], d = s[1], n = s[2], kc = s[3];
             require(wbar.ndim() == 2 && wbar.shape(0) == m && wbar.shape(1) == n, "wbar must have shape (m, n)");
             require(zsum.ndim() == 1 && zsum.shape(0) == m, "zsum must have shape (m,)");
             require_writeable(wbar, "wbar");
@@ -40,20 +48,6 @@ template <class T> void def_double_kde(py::module_& m) {
         py::arg("c_matrix").noconvert(), py::arg("wbar").noconvert(), py::arg("zsum").noconvert(),
         py::arg("n_threads") = 0, py::arg("tile_m") = 16, py::arg("block_n") = 256,
         "Accumulate averaged softmax weights and log-normalisers over shared kernel samples.");
-}
-
-// Shape checks shared by the three double-KDE entry points; returns (m, d, n, kc).
-template <class T>
-std::array<index_t, 4> check_dkde(const carray<T>& x, const carray<T>& data, const carray<T>& c_matrix, double t) {
-    require_ndim(x, 2, "x");
-    require_ndim(data, 2, "data");
-    require_ndim(c_matrix, 2, "c_matrix");
-    const index_t m = x.shape(0), d = x.shape(1), n = data.shape(0), kc = c_matrix.shape(0);
-    require(data.shape(1) == d, "x and data must have the same number of columns");
-    require(n >= 1, "data must contain at least one point");
-    require(c_matrix.shape(1) == n, "c_matrix must have one column per data point");
-    require_t(t);
-    return {m, d, n, kc};
 }
 
 template <class T> void def_rounds(py::module_& m) {

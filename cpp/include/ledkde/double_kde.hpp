@@ -186,13 +186,11 @@ template <class T>
 void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
                            index_t ldc, double* wbar, double* zsum, const Scratch<T>& scratch, const Blocking& bl,
                            int n_threads) {
-    using V = vec_t<T>;
     constexpr int L = lanes_v<T>;
-    const index_t d = pk.d, dp = pk.dp, nb = pk.nb, n = pk.n, tq = bl.tile_m;
+    const index_t dp = pk.dp, nb = pk.nb, n = pk.n, tq = bl.tile_m;
     const index_t n_pad = pk.n_blocks * nb;
     const index_t n_vec = n - n % L;
     const index_t n_tiles = (m + tq - 1) / tq;
-    const T inv_t_T = static_cast<T>(inv_t);
     const T neg_inf = -std::numeric_limits<T>::infinity();
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
@@ -207,49 +205,21 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
 
         const index_t i0 = tile * tq;
         const index_t rows = (i0 + tq <= m) ? tq : m - i0;
-        centre_queries<T>(x + i0 * d, rows, d, dp, pk.mu, inv_t, xc, qoff);
-        vec_t<T> vmax_buf[kMaxTileM];
-        T unused_max[kMaxTileM];
-        for (index_t b = 0; b < pk.n_blocks; ++b)
-            block_logits<T>(xc, rows, pk, b, inv_t_T, A + b * nb, n_pad, vmax_buf, unused_max);
+        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, xc, qoff, A);
         for (index_t e = 0; e < rows * n_pad; ++e) Wacc[e] = T(0);
         for (index_t r = 0; r < rows; ++r) zloc[r] = 0.0;
 
         for (index_t j = 0; j < kc; ++j) {
             if (j > 0 && j % kFlushEvery == 0) flush(Wacc, rows, n_pad, n, wbar + i0 * n);
-            const T* c = C + j * ldc;
             for (index_t r = 0; r < rows; ++r) {
-                const T* a = A + r * n_pad;
-                // pass 1: logits and their max
-                V vm = splat<T>(neg_inf);
-                for (index_t i = 0; i < n_vec; i += L) {
-                    const V l = load<T>(a + i) + load<T>(c + i);
-                    store<T>(Lbuf + i, l);
-                    vm = vmax<T>(vm, l);
-                }
-                T mx = hmax<T>(vm);
-                for (index_t i = n_vec; i < n; ++i) {
-                    Lbuf[i] = a[i] + c[i];
-                    mx = smax<T>(mx, Lbuf[i]);
-                }
+                // logits and their max, then exp against it and the normaliser
+                const T mx = draw_logits<T>(A + r * n_pad, C + j * ldc, n, Lbuf);
                 if (mx == neg_inf) {  // every point of this part has weight zero
                     zloc[r] = -std::numeric_limits<double>::infinity();
                     continue;
                 }
-                // pass 2: exp against the max, and the normaliser
-                const V vmx = splat<T>(mx);
-                V vs{};
-                for (index_t i = 0; i < n_vec; i += L) {
-                    const V e = vexp<T>(load<T>(Lbuf + i) - vmx);
-                    store<T>(Lbuf + i, e);
-                    vs += e;
-                }
-                double s = static_cast<double>(hsum<T>(vs));
-                for (index_t i = n_vec; i < n; ++i) {
-                    Lbuf[i] = static_cast<T>(std::exp(static_cast<double>(Lbuf[i] - mx)));
-                    s += static_cast<double>(Lbuf[i]);
-                }
-                // pass 3: normalised weights into the running average
+                const double s = exp_shifted<T>(Lbuf, n, mx);
+                // normalised weights into the running average
                 const T f = static_cast<T>(1.0 / s);
                 T* w = Wacc + r * n_pad;
                 for (index_t i = 0; i < n_vec; i += L) store<T>(w + i, load<T>(w + i) + load<T>(Lbuf + i) * f);
