@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ._backends import resolve_name
+from ._backends import available_backends, resolve_name
 from ._validation import as_data, as_queries, as_threads, result_dtype
 
 __all__ = ["nearest_neighbors"]
@@ -67,7 +67,8 @@ def nearest_neighbors(x, data, k=1, *, backend="auto", n_threads=None):
     dc = np.ascontiguousarray(data, dtype=dtype)
     if xc.shape[0] == 0:
         idx = np.zeros((0, k), dtype=np.int64)
-    elif name == "cpp":
+    elif name == "cpp" or (name == "cuda" and "cpp" in available_backends()):
+        # the CUDA module has no selection kernel: the CPU core selects for it
         idx = _select_cpp(xc, dc, int(k), threads)
     elif name == "numba":
         idx = _select_numba(xc, dc, int(k), threads)

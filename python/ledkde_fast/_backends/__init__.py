@@ -16,9 +16,10 @@ from types import ModuleType
 
 from .. import _env
 
-#: Backends in order of preference for ``backend="auto"``; ``reference`` is never chosen automatically.
+#: Backends in order of preference for ``backend="auto"``; ``reference`` and ``cuda`` are never chosen
+#: automatically.
 AUTO_ORDER = ("cpp", "numba")
-KNOWN = ("cpp", "numba", "reference")
+KNOWN = ("cpp", "numba", "reference", "cuda")
 
 
 def _cpp_available() -> bool:
@@ -37,7 +38,16 @@ def _numba_available() -> bool:
         return False
 
 
-_PROBES = {"cpp": _cpp_available, "numba": _numba_available, "reference": lambda: True}
+def _cuda_available() -> bool:
+    """The optional CUDA module is built and a GPU is visible."""
+    try:
+        cuda = importlib.import_module("ledkde_fast._core_cuda")
+    except ImportError:
+        return False
+    return cuda.device_count() > 0
+
+
+_PROBES = {"cpp": _cpp_available, "numba": _numba_available, "reference": lambda: True, "cuda": _cuda_available}
 
 
 def available_backends() -> list[str]:
