@@ -47,7 +47,7 @@ def main():
                 sec = median_time(lambda: op(sd), args.repeats)
                 print(f"| {name} | {local[name]:.3f} | {workers} x {threads} | {shards} | {sec:.3f} | {sec / local[name]:.2f} |")
     print("\nCommunication per call (bytes, client <-> workers), from the protocol:")
-    print("| m | d | n_kernel | shards | empirical: to each worker / back in all | smoothed: to each worker / back in all |")
+    print("| m | d | n_kernel | shards | empirical: client out / back in all | smoothed: client out / back in all |")
     print("|---|---|---|---|---|---|")
     for m, d, nk, s in ((256, 16, 64, 4), (1000, 64, 256, 4), (1000, 784, 1024, 8), (1000, 784, 1024, 64)):
         v = communication_bytes(m, d, nk, s, itemsize=4)

@@ -11,8 +11,8 @@ Every quantity of the library is a sum over the training points, so a data set c
   sum_j sum_i exp(A_i + C_ji - Z_qj) x_i (m x d) given Z. The draws are made on the client;
 * nearest neighbours: each shard returns its k best, merged by distance.
 
-Per call the queries are sent once per round (as one broadcast object); nothing of size m x N or
-m x n_kernel x d ever travels. Shards are built by tasks (from a Dask array's chunks, from files the
+Per call the queries (and draws) leave the client once and are shared by the rounds; nothing of size
+m x N or m x n_kernel x d ever travels. Shards are built by tasks (from a Dask array's chunks, from files the
 workers load, or from in-memory arrays embedded in the task), so a lost worker's shards are rebuilt
 elsewhere and results stay exact and seeded.
 
@@ -32,7 +32,7 @@ from ._validation import as_data, as_log_weights, result_dtype
 
 __all__ = ["ShardedData", "communication_bytes", "merge_states", "partial_state"]
 
-#: Attempts of a round whose broadcast inputs were lost with a worker.
+#: Attempts of a round whose inputs were lost with a worker.
 _RETRIES = 4
 
 
@@ -258,35 +258,39 @@ class ShardedData:
         return [f for f, s in zip(self.futures, self.summaries) if s["n"]]
 
     # -- reductions
-    def _scatter(self, arrays: dict) -> dict:
-        return {k: self.client.scatter(v, broadcast=True, hash=False) for k, v in arrays.items()}
+    def _scatter(self, arrays: dict, scattered: dict) -> None:
+        """Send the arrays not yet in ``scattered`` to the cluster (once per call; workers fetch them
+        from each other as their tasks need them)."""
+        for key, value in arrays.items():
+            if key not in scattered:
+                scattered[key] = self.client.scatter(value, hash=False)
 
     def _round(self, fn, arrays: dict, scattered: dict, *args):
-        """One task per non-empty shard, ``fn(shard, *args, **arrays)``, with the arrays taken from
-        ``scattered`` (copies broadcast to every worker once per call, shared by its rounds). Shards
-        lost with a worker are rebuilt by Dask from their tasks; a broadcast copy lost with it makes the
-        round fail, and the arrays are then broadcast again and the round rerun (every task is
-        deterministic, so a rerun gives the same numbers)."""
-        from asyncio import CancelledError
+        """One task per non-empty shard, ``fn(shard, *args, **arrays)``, with the arrays sent once per
+        call and shared by its rounds (``scattered``). Shards lost with a worker are rebuilt by Dask
+        from their tasks; an array copy lost with it makes the round fail, and the arrays are then sent
+        again and the round rerun (every task is deterministic, so a rerun gives the same numbers)."""
+        from asyncio import CancelledError as AsyncCancelled
+        from concurrent.futures import CancelledError
 
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
         live = self._live()
         for attempt in range(_RETRIES):
-            futures = [self.client.submit(fn, f, *args, pure=False, **scattered) for f in live]
             try:
+                self._scatter(arrays, scattered)
+                futures = [self.client.submit(fn, f, *args, pure=False, **scattered) for f in live]
                 return self.client.gather(futures)
-            except (CancelledError, KilledWorker, CommClosedError, OSError):
+            except (CancelledError, AsyncCancelled, KilledWorker, CommClosedError, OSError):
                 if attempt == _RETRIES - 1:
                     raise
-                time.sleep(0.2 * (attempt + 1))
-                scattered.update(self._scatter(arrays))
+                time.sleep(0.5 * (attempt + 1))
+                scattered.clear()
         raise AssertionError("unreachable")
 
     def lse_state(self, x, t, want_acc, backend="auto", n_threads=0) -> LseState:
-        arrays = {"x": x}
-        parts = self._round(_lse_task, arrays, self._scatter(arrays), t, want_acc, backend, n_threads)
+        parts = self._round(_lse_task, {"x": x}, {}, t, want_acc, backend, n_threads)
         state = parts[0]
         for p in parts[1:]:
             state = merge_states(state, p)
@@ -297,8 +301,7 @@ class ShardedData:
         from ._backends import resolve_name
 
         name = resolve_name(backend)
-        arrays = {"x": x, "dirs": dirs}
-        scattered = self._scatter(arrays)  # queries and draws travel once per call, for both rounds
+        arrays, scattered = {"x": x, "dirs": dirs}, {}  # queries and draws travel once, for both rounds
         r1 = self._round(_round1_task, arrays, scattered, factor, mu, t, name, n_threads)
         mx = np.max([p[0] for p in r1], axis=0)
         safe = np.where(np.isfinite(mx), mx, 0.0)
@@ -306,13 +309,11 @@ class ShardedData:
         with np.errstate(divide="ignore"):
             log_norm = safe + np.log(total)
         arrays["log_norm"] = log_norm
-        scattered.update(self._scatter({"log_norm": log_norm}))
         r2 = self._round(_round2_task, arrays, scattered, factor, mu, t, name, n_threads)
         return sum(r2), log_norm
 
     def knn(self, x, k, backend="auto", n_threads=0):
-        arrays = {"x": x}
-        parts = self._round(_knn_task, arrays, self._scatter(arrays), k, backend, n_threads)
+        parts = self._round(_knn_task, {"x": x}, {}, k, backend, n_threads)
         dist = np.concatenate([p[0] for p in parts], axis=1)
         idx = np.concatenate([p[1] for p in parts], axis=1)
         order = np.lexsort((idx, dist), axis=1)[:, :k]
@@ -356,11 +357,8 @@ class LocalShards(ShardedData):
     def _live(self):
         return [sl for sl, s in zip(self.slices, self.summaries) if s["n"]]
 
-    def _scatter(self, arrays: dict) -> dict:
-        return dict(arrays)
-
     def _round(self, fn, arrays: dict, scattered: dict, *args):
-        return [fn(self._shard(sl), *args, **scattered) for sl in self._live()]
+        return [fn(self._shard(sl), *args, **arrays) for sl in self._live()]
 
 
 def _is_row_readable(data) -> bool:
@@ -389,9 +387,10 @@ def is_sharded(data) -> bool:
 
 
 def communication_bytes(m: int, d: int, n_kernel: int, n_shards: int, itemsize: int = 8, r: Optional[int] = None) -> dict:
-    """Bytes per call (or sampler step), by analysis of the protocol: ``to_workers`` is what every
-    worker receives (queries, draws and, in round 2, the m x n_kernel log-normalisers, broadcast once
-    per round); ``from_workers`` is what comes back in all (partial results of every shard)."""
+    """Bytes per call (or sampler step), by analysis of the protocol: ``to_workers`` is what the client
+    sends (queries and draws once per call, and for round 2 the m x n_kernel log-normalisers; workers
+    then share them peer to peer); ``from_workers`` is what comes back in all (partial results of
+    every shard)."""
     r = d if r is None else r
     empirical = {"to_workers": m * d * itemsize, "from_workers": n_shards * m * (d + 2) * 8}
     smoothed = {"to_workers": m * d * itemsize + n_kernel * r * 8 + m * n_kernel * 8,
