@@ -173,38 +173,47 @@ void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, 
     K.lse_accumulate(x, m, packed.pk, 1.0 / t, state, scratch.s, bl, nt);
 }
 
+// Packs the data and sizes the double-KDE scratch for m queries, then runs
+// kernel(table, packed data, scratch, threads) -- the setup the three double-KDE entry points share.
+template <class T, class Kernel>
+void with_dkde_setup(index_t m, const T* data, index_t n, index_t d, const double* log_w, double t, int n_threads,
+                     const Blocking& bl, Kernel&& kernel) {
+    const KernelTable<T>& K = table<T>();
+    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
+    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
+    kernel(K, packed.pk, scratch.s, nt);
+}
+
 template <class T>
 void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w,
                            double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
                            Blocking bl) {
     if (m == 0 || kc == 0) return;
-    const KernelTable<T>& K = table<T>();
-    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
-    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
-    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
-    K.double_kde_accumulate(x, m, packed.pk, 1.0 / t, C, kc, n, wbar, zsum, scratch.s, bl, nt);
+    with_dkde_setup<T>(m, data, n, d, log_w, t, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
+                                                                   const Scratch<T>& s, int nt) {
+        K.double_kde_accumulate(x, m, pk, 1.0 / t, C, kc, n, wbar, zsum, s, bl, nt);
+    });
 }
 
 template <class T>
 void dkde_normalisers(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
                       const T* C, index_t kc, double* out_max, double* out_sum, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
-    const KernelTable<T>& K = table<T>();
-    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
-    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
-    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
-    K.dkde_normalisers(x, m, packed.pk, 1.0 / t, C, kc, n, out_max, out_sum, scratch.s, bl, nt);
+    with_dkde_setup<T>(m, data, n, d, log_w, t, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
+                                                                   const Scratch<T>& s, int nt) {
+        K.dkde_normalisers(x, m, pk, 1.0 / t, C, kc, n, out_max, out_sum, s, bl, nt);
+    });
 }
 
 template <class T>
 void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
                        const T* C, index_t kc, const double* Z, double* acc, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
-    const KernelTable<T>& K = table<T>();
-    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
-    const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
-    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
-    K.dkde_weighted_sum(x, m, packed.pk, 1.0 / t, C, kc, n, Z, acc, scratch.s, bl, nt);
+    with_dkde_setup<T>(m, data, n, d, log_w, t, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
+                                                                   const Scratch<T>& s, int nt) {
+        K.dkde_weighted_sum(x, m, pk, 1.0 / t, C, kc, n, Z, acc, s, bl, nt);
+    });
 }
 
 #define LEDKDE_INSTANTIATE_ROUNDS(T)                                                                          \
