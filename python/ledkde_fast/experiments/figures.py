@@ -36,9 +36,12 @@ def sweep_figure(plt, out: Path, report: dict) -> Path:
     geometry = "mean_distance_to_manifold" in rows[0]
     fig, axes = plt.subplots(1, 3 if geometry else 2, figsize=(13 if geometry else 9, 3.8))
     ax = axes[0]
-    ax.plot(h, [r["fraction_memorized_ratio"] for r in rows], "o-", label="ratio rule d1/d2 < 1/3")
+    ax.plot(h, [r["fraction_memorized_ratio"] for r in rows], "o-", label=f"ratio rule d1/d2 < 1/3, N = {report['n_data']}")
     if rows[0]["fraction_memorized_distance"] is not None:
         ax.plot(h, [r["fraction_memorized_distance"] for r in rows], "s--", label="within distance threshold")
+    for n, other in report.get("n_data_sweep", {}).items():
+        ax.plot([r["bandwidth"] for r in other], [r["fraction_memorized_ratio"] for r in other], ".:",
+                label=f"ratio rule, N = {n}")
     ax.set(xlabel="bandwidth h", ylabel="fraction memorised", ylim=(-0.03, 1.03), title="memorisation")
     ax.legend(fontsize=8)
     ax = axes[1]

@@ -10,6 +10,7 @@ var / (1 + h^2/t)^(k/2 + 1). Results: ``report.json`` and PNG figures in the out
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -37,11 +38,14 @@ class DatasetSpec:
     distance_threshold: Optional[float]
     intrinsic_dim: Optional[int]
     theory_bandwidth: float = 0.1
+    n_data_sweep: tuple = ()
 
 
 DATASETS = {
-    "circle": DatasetSpec(40, (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4), 300, 200, 9.0, 1e-4, 0.03, 1),
-    "sphere": DatasetSpec(200, (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4), 300, 200, 9.0, 1e-4, 0.03, 2),
+    "circle": DatasetSpec(40, (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4), 300, 200, 9.0, 1e-4, 0.03, 1,
+                          n_data_sweep=(20, 80)),
+    "sphere": DatasetSpec(200, (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4), 300, 200, 9.0, 1e-4, 0.03, 2,
+                          n_data_sweep=(100, 400)),
     "mnist": DatasetSpec(200, (0.0, 0.5, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 2.0, 3.0), 64, 100, None, None, None, None),
 }
 
@@ -51,6 +55,7 @@ class Config:
     dataset: str = "circle"
     out_dir: str = "ledkde-results"
     n_data: Optional[int] = None
+    n_data_sweep: Optional[Sequence[int]] = None
     bandwidths: Optional[Sequence[float]] = None
     n_samples: Optional[int] = None
     n_steps: Optional[int] = None
@@ -71,6 +76,10 @@ class Config:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {self.dataset!r}")
         self.spec = DATASETS[self.dataset]
         self.n_data = self.spec.n_data if self.n_data is None else int(self.n_data)
+        sweep_n = self.spec.n_data_sweep if self.n_data_sweep is None else self.n_data_sweep
+        self.n_data_sweep = tuple(int(n) for n in sweep_n)
+        if any(n < 2 for n in (self.n_data,) + self.n_data_sweep):
+            raise ValueError("n_data must be at least 2")
         self.bandwidths = tuple(float(b) for b in (self.spec.bandwidths if self.bandwidths is None else self.bandwidths))
         if any(b < 0 or not np.isfinite(b) for b in self.bandwidths):
             raise ValueError("bandwidths must be finite and >= 0")
@@ -207,6 +216,11 @@ def memorization_experiment(dataset="circle", out_dir="ledkde-results", **option
     }
     sweep, samples = run_sweep(cfg, train, held, geometry)
     report.update(sweep)
+    # the same bandwidth sweep at other training-set sizes: memorisation depends on N through t* ~ N^(-2/k)
+    report["n_data_sweep"] = {}
+    for n in cfg.n_data_sweep:
+        sub = dataclasses.replace(cfg, n_data=n, n_data_sweep=(), progress=False)
+        report["n_data_sweep"][str(n)] = run_sweep(sub, *load_data(sub))[0]["sweep"]
     if cfg.theory and cfg.spec.intrinsic_dim is not None:
         report["theory"] = theory_check(cfg)
     files = []
