@@ -51,6 +51,29 @@ inline void tile_logits(const T* x, index_t rows, const PackedData<T>& pk, doubl
         block_logits<T>(xc, rows, pk, b, static_cast<T>(inv_t), A + b * pk.nb, n_pad, vmax_buf, unused_max);
 }
 
+// One task's view of the double-KDE scratch (layout sized by dkde_scratch_t/_d): centred queries
+// xc (tile x dp), logits A and weights W (tile x n_pad each), a row buffer L (n_pad), a product P
+// (tile x dp); qoff and zloc (tile each) in doubles. Rows i0 .. i0 + rows of the queries.
+template <class T> struct DkdeTile {
+    T *xc, *A, *W, *L, *P;
+    double *qoff, *zloc;
+    index_t i0, rows;
+
+    DkdeTile(const Scratch<T>& s, const PackedData<T>& pk, index_t tq, index_t tile, index_t m) {
+        const index_t n_pad = pk.n_blocks * pk.nb;
+        const int tid = thread_id();
+        xc = s.t_buf + tid * s.t_stride;
+        A = xc + tq * pk.dp;
+        W = A + tq * n_pad;
+        L = W + tq * n_pad;
+        P = L + n_pad;
+        qoff = s.d_buf + tid * s.d_stride;
+        zloc = qoff + tq;
+        i0 = tile * tq;
+        rows = (i0 + tq <= m) ? tq : m - i0;
+    }
+};
+
 // The logits a + c of one query and draw into L (n entries); returns their maximum.
 template <class T> inline T draw_logits(const T* a, const T* c, index_t n, T* L) {
     using V = vec_t<T>;
@@ -101,25 +124,19 @@ void dkde_normalisers(const T* x, index_t m, const PackedData<T>& pk, double inv
     const T neg_inf = -std::numeric_limits<T>::infinity();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
-        const int tid = thread_id();
-        T* xc = scratch.t_buf + tid * scratch.t_stride;
-        T* A = xc + tq * pk.dp;
-        T* Lbuf = A + tq * n_pad;
-        double* qoff = scratch.d_buf + tid * scratch.d_stride;
-        const index_t i0 = tile * tq;
-        const index_t rows = (i0 + tq <= m) ? tq : m - i0;
-        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, xc, qoff, A);
+        const DkdeTile<T> tl(scratch, pk, tq, tile, m);
+        tile_logits<T>(x + tl.i0 * pk.d, tl.rows, pk, inv_t, tl.xc, tl.qoff, tl.A);
         for (index_t j = 0; j < kc; ++j)
-            for (index_t r = 0; r < rows; ++r) {
-                const index_t o = (i0 + r) * kc + j;
-                const T mx = draw_logits<T>(A + r * n_pad, C + j * ldc, n, Lbuf);
+            for (index_t r = 0; r < tl.rows; ++r) {
+                const index_t o = (tl.i0 + r) * kc + j;
+                const T mx = draw_logits<T>(tl.A + r * n_pad, C + j * ldc, n, tl.L);
                 if (mx == neg_inf) {
                     out_max[o] = -std::numeric_limits<double>::infinity();
                     out_sum[o] = 0.0;
                     continue;
                 }
-                out_sum[o] = exp_shifted<T>(Lbuf, n, mx);
-                out_max[o] = static_cast<double>(mx) - qoff[r];
+                out_sum[o] = exp_shifted<T>(tl.L, n, mx);
+                out_max[o] = static_cast<double>(mx) - tl.qoff[r];
             }
     }
 }
@@ -137,16 +154,13 @@ void dkde_weighted_sum(const T* x, index_t m, const PackedData<T>& pk, double in
     const index_t n_tiles = (m + tq - 1) / tq;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
-        const int tid = thread_id();
-        T* xc = scratch.t_buf + tid * scratch.t_stride;
-        T* A = xc + tq * dp;
-        T* W = A + tq * n_pad;
-        T* Lbuf = W + tq * n_pad;
-        T* P = Lbuf + n_pad;
-        double* qoff = scratch.d_buf + tid * scratch.d_stride;
-        const index_t i0 = tile * tq;
-        const index_t rows = (i0 + tq <= m) ? tq : m - i0;
-        tile_logits<T>(x + i0 * d, rows, pk, inv_t, xc, qoff, A);
+        const DkdeTile<T> tl(scratch, pk, tq, tile, m);
+        T* const A = tl.A;
+        T* const W = tl.W;
+        T* const P = tl.P;
+        const double* qoff = tl.qoff;
+        const index_t i0 = tl.i0, rows = tl.rows;
+        tile_logits<T>(x + i0 * d, rows, pk, inv_t, tl.xc, tl.qoff, A);
         for (index_t j0 = 0; j0 < kc; j0 += kFlushEvery) {
             const index_t j1 = smin<index_t>(kc, j0 + kFlushEvery);
             for (index_t e = 0; e < rows * n_pad; ++e) W[e] = T(0);
@@ -187,7 +201,7 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
                            index_t ldc, double* wbar, double* zsum, const Scratch<T>& scratch, const Blocking& bl,
                            int n_threads) {
     constexpr int L = lanes_v<T>;
-    const index_t dp = pk.dp, nb = pk.nb, n = pk.n, tq = bl.tile_m;
+    const index_t nb = pk.nb, n = pk.n, tq = bl.tile_m;
     const index_t n_pad = pk.n_blocks * nb;
     const index_t n_vec = n - n % L;
     const index_t n_tiles = (m + tq - 1) / tq;
@@ -195,17 +209,14 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
-        const int tid = thread_id();
-        T* xc = scratch.t_buf + tid * scratch.t_stride;
-        T* A = xc + tq * dp;
-        T* Wacc = A + tq * n_pad;
-        T* Lbuf = Wacc + tq * n_pad;
-        double* qoff = scratch.d_buf + tid * scratch.d_stride;
-        double* zloc = qoff + tq;
-
-        const index_t i0 = tile * tq;
-        const index_t rows = (i0 + tq <= m) ? tq : m - i0;
-        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, xc, qoff, A);
+        const DkdeTile<T> tl(scratch, pk, tq, tile, m);
+        T* const A = tl.A;
+        T* const Wacc = tl.W;
+        T* const Lbuf = tl.L;
+        const double* qoff = tl.qoff;
+        double* const zloc = tl.zloc;
+        const index_t i0 = tl.i0, rows = tl.rows;
+        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, tl.xc, tl.qoff, A);
         for (index_t e = 0; e < rows * n_pad; ++e) Wacc[e] = T(0);
         for (index_t r = 0; r < rows; ++r) zloc[r] = 0.0;
 
