@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,22 @@ template <class A> void require_ndim(const A& a, int ndim, const char* name) {
 
 template <class A> void require_writeable(const A& a, const char* name) {
     require(a.writeable(), std::string(name) + " must be writeable");
+}
+
+// Queries x (m x d) against data (n x d, at least one point); returns {m, d, n}.
+template <class T> std::array<index_t, 3> check_points(const carray<T>& x, const carray<T>& data) {
+    require_ndim(x, 2, "x");
+    require_ndim(data, 2, "data");
+    require(data.shape(1) == x.shape(1), "x and data must have the same number of columns");
+    require(data.shape(0) >= 1, "data must contain at least one point");
+    return {x.shape(0), x.shape(1), data.shape(0)};
+}
+
+// C (kc x n) of the double-KDE for the points of check_points; returns kc.
+template <class T> index_t check_c_matrix(const carray<T>& c_matrix, index_t n) {
+    require_ndim(c_matrix, 2, "c_matrix");
+    require(c_matrix.shape(1) == n, "c_matrix must have one column per data point");
+    return c_matrix.shape(0);
 }
 
 inline void require_t(double t) { require(std::isfinite(t) && t > 0.0, "t must be finite and > 0"); }

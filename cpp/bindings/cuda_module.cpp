@@ -8,11 +8,7 @@ template <class T> void def_cuda(py::module_& m) {
     m.def(
         "lse_state",
         [](carray<T> x, carray<T> data, py::object log_weights, double t, bool want_acc) {
-            require_ndim(x, 2, "x");
-            require_ndim(data, 2, "data");
-            const index_t mq = x.shape(0), d = x.shape(1), n = data.shape(0);
-            require(data.shape(1) == d, "x and data must have the same number of columns");
-            require(n >= 1, "data must contain at least one point");
+            const auto [mq, d, n] = check_points<T>(x, data);
             require_t(t);
             const double* log_w = log_weights_ptr(log_weights, n);
             py::array_t<double> mx(mq), sm(mq);
@@ -32,11 +28,8 @@ template <class T> void def_cuda(py::module_& m) {
         "double_kde_accumulate",
         [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<T> c_matrix, carray<double> wbar,
            carray<double> zsum) {
-            require_ndim(x, 2, "x");
-            require_ndim(data, 2, "data");
-            require_ndim(c_matrix, 2, "c_matrix");
-            const index_t mq = x.shape(0), d = x.shape(1), n = data.shape(0), kc = c_matrix.shape(0);
-            require(data.shape(1) == d && c_matrix.shape(1) == n, "inconsistent shapes");
+            const auto [mq, d, n] = check_points<T>(x, data);
+            const index_t kc = check_c_matrix<T>(c_matrix, n);
             require(wbar.ndim() == 2 && wbar.shape(0) == mq && wbar.shape(1) == n, "wbar must have shape (m, n)");
             require(zsum.ndim() == 1 && zsum.shape(0) == mq, "zsum must have shape (m,)");
             require_writeable(wbar, "wbar");

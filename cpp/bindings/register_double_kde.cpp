@@ -10,13 +10,8 @@ namespace ledkde_bind {
 // Shape checks shared by the three double-KDE entry points; returns (m, d, n, kc).
 template <class T>
 std::array<index_t, 4> check_dkde(const carray<T>& x, const carray<T>& data, const carray<T>& c_matrix, double t) {
-    require_ndim(x, 2, "x");
-    require_ndim(data, 2, "data");
-    require_ndim(c_matrix, 2, "c_matrix");
-    const index_t m = x.shape(0), d = x.shape(1), n = data.shape(0), kc = c_matrix.shape(0);
-    require(data.shape(1) == d, "x and data must have the same number of columns");
-    require(n >= 1, "data must contain at least one point");
-    require(c_matrix.shape(1) == n, "c_matrix must have one column per data point");
+    const auto [m, d, n] = check_points<T>(x, data);
+    const index_t kc = check_c_matrix<T>(c_matrix, n);
     require_t(t);
     return {m, d, n, kc};
 }

@@ -9,11 +9,7 @@ template <class T> void def_lse_accumulate(py::module_& m) {
         "lse_accumulate",
         [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<double> state_max,
            carray<double> state_sum, py::object state_acc, int n_threads, index_t tile_m, index_t block_n) {
-            require_ndim(x, 2, "x");
-            require_ndim(data, 2, "data");
-            const index_t m = x.shape(0), d = x.shape(1), n = data.shape(0);
-            require(data.shape(1) == d, "x and data must have the same number of columns");
-            require(n >= 1, "data must contain at least one point");
+            const auto [m, d, n] = check_points<T>(x, data);
             require_t(t);
             require(state_max.ndim() == 1 && state_max.shape(0) == m, "state_max must have shape (m,)");
             require(state_sum.ndim() == 1 && state_sum.shape(0) == m, "state_sum must have shape (m,)");

@@ -8,11 +8,7 @@ template <class T> void def_knn(py::module_& m) {
     m.def(
         "knn_select",
         [](carray<T> x, carray<T> data, index_t k, int n_threads, index_t tile_m, index_t block_n) {
-            require_ndim(x, 2, "x");
-            require_ndim(data, 2, "data");
-            const index_t mq = x.shape(0), d = x.shape(1), n = data.shape(0);
-            require(data.shape(1) == d, "x and data must have the same number of columns");
-            require(n >= 1, "data must contain at least one point");
+            const auto [mq, d, n] = check_points<T>(x, data);
             require(k >= 1 && k <= n, "k must be >= 1 and <= the number of data points");
             const ledkde::Blocking bl = make_blocking(tile_m, block_n);
             check_threads(n_threads);
