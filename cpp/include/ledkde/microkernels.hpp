@@ -16,11 +16,6 @@ namespace LEDKDE_ISA {
 // so the logits kernel streams memory linearly.
 template <class T> constexpr index_t kPanel = 2 * lanes_v<T>;
 
-// Index of element (k, j) of a packed transposed block.
-template <class T> inline index_t panel_index(index_t k, index_t j, index_t d) {
-    return (j / kPanel<T>) * d * kPanel<T> + k * kPanel<T> + j % kPanel<T>;
-}
-
 // S[r, 0:kPanel] = (sum_k A[r, k] * B[k, 0:kPanel]) * scale + bias[0:kPanel] for r < R, B one packed
 // panel; the running lane-wise maximum of each row is kept in vmax_rows[r].
 template <class T, int R>
@@ -101,30 +96,61 @@ inline void wsum_rows_cols(const T* W, index_t ldw, index_t nvalid, const T* Xb,
         for (int c = 0; c < C; ++c) store<T>(P + r * ldp + k0 + c * L, acc[r][c]);
 }
 
-template <class T, int C>
-inline void wsum_column_chunk(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t dp,
-                              index_t k0, T* P, index_t ldp) {
-    constexpr int R = 4;
-    index_t r = 0;
-    for (; r + R <= rows; r += R) wsum_rows_cols<T, R, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp);
-    switch (rows - r) {
-        case 3: wsum_rows_cols<T, 3, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp); break;
-        case 2: wsum_rows_cols<T, 2, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp); break;
-        case 1: wsum_rows_cols<T, 1, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp); break;
-        default: break;
+// Vector registers the weighted sum may fill with accumulators: 24 of AVX-512's 32, 12 of the 16
+// of AVX2 and SSE (the rest hold the data vectors and the broadcast weight).
+#if LEDKDE_VEC_BYTES == 64
+constexpr int kWsumAccumulators = 24;
+#else
+constexpr int kWsumAccumulators = 12;
+#endif
+
+// Rows R down to 1: the remainder of a tile's rows after its full groups of R.
+template <class T, int C, int R>
+inline void wsum_row_tail(index_t rows, const T* W, index_t ldw, index_t nvalid, const T* Xb, index_t dp,
+                          index_t k0, T* P, index_t ldp) {
+    if constexpr (R > 0) {
+        if (rows == R)
+            wsum_rows_cols<T, R, C>(W, ldw, nvalid, Xb, dp, k0, P, ldp);
+        else
+            wsum_row_tail<T, C, R - 1>(rows, W, ldw, nvalid, Xb, dp, k0, P, ldp);
     }
 }
 
+// Columns k0 .. k0 + C vectors of P for every row of the tile, in groups of as many rows as the
+// accumulator registers allow.
+template <class T, int C>
+inline void wsum_column_chunk(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t dp,
+                              index_t k0, T* P, index_t ldp) {
+    constexpr int R = kWsumAccumulators / C;
+    index_t r = 0;
+    for (; r + R <= rows; r += R) wsum_rows_cols<T, R, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp);
+    wsum_row_tail<T, C, R - 1>(rows - r, W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp);
+}
+
 // P (rows x dp) += W (rows x nvalid) . Xb (nvalid x dp). Column chunks outer, so one chunk of the
-// data block stays in cache for every row group of the tile.
+// data block stays in cache for every row group of the tile. Chunks are 4 vectors wide with 32
+// registers, 3 with 16; the last one or two take the remainder so that no chunk of a single vector
+// (one load per broadcast) is left where it can be avoided.
 template <class T>
 inline void wsum_tile(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t dp, T* P,
                       index_t ldp) {
     constexpr int L = lanes_v<T>;
-    constexpr int C = 3;
-    index_t k = 0;
-    for (; k + C * L <= dp; k += C * L) wsum_column_chunk<T, C>(W, ldw, rows, nvalid, Xb, dp, k, P, ldp);
-    for (; k < dp; k += L) wsum_column_chunk<T, 1>(W, ldw, rows, nvalid, Xb, dp, k, P, ldp);
+    constexpr int Cmax = kWsumAccumulators >= 24 ? 4 : 3;
+    const index_t nv = dp / L;
+    index_t v = 0;
+    for (; nv - v > Cmax + 1 || nv - v == Cmax; v += Cmax)
+        wsum_column_chunk<T, Cmax>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp);
+    const index_t left = nv - v;  // 0 .. Cmax + 1, never Cmax
+    if (left == Cmax + 1) {       // split as two chunks, neither of one vector
+        wsum_column_chunk<T, 2>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp);
+        v += 2;
+    }
+    switch (nv - v) {
+        case 3: wsum_column_chunk<T, 3>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp); break;
+        case 2: wsum_column_chunk<T, 2>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp); break;
+        case 1: wsum_column_chunk<T, 1>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp); break;
+        default: break;
+    }
 }
 
 // Low-dimensional variant: P[r, k] += sum_j W[r, j] * Bt[k, j] from the packed transposed block,

@@ -11,35 +11,55 @@
 namespace ledkde {
 namespace LEDKDE_ISA {
 
-// `log_w` may be null (unit weights). Runs in parallel over blocks.
+// out[k] = x[k] - mu[k] rounded to T for k < d; returns sum_k out[k]^2 in double. Eight partial sums
+// in a fixed order: the loop vectorises and the result does not depend on the caller.
+template <class T> inline double centre_row(const T* x, const double* mu, index_t d, T* out) {
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    index_t k = 0;
+    for (; k + 8 <= d; k += 8)
+        for (int u = 0; u < 8; ++u) {
+            const T c = static_cast<T>(static_cast<double>(x[k + u]) - mu[k + u]);
+            out[k + u] = c;
+            part[u] += static_cast<double>(c) * static_cast<double>(c);
+        }
+    for (; k < d; ++k) {
+        const T c = static_cast<T>(static_cast<double>(x[k]) - mu[k]);
+        out[k] = c;
+        part[k % 8] += static_cast<double>(c) * static_cast<double>(c);
+    }
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+// `log_w` may be null (unit weights). Runs in parallel over blocks. Each panel of kPanel points is
+// centred row by row (into its row-major copy, or a small buffer when there is none), then
+// transposed into its d x kPanel panel, so both layouts are written contiguously.
 template <class T>
 void pack_data(const T* data, const double* log_w, double inv_t, PackedData<T>& pk, int n_threads) {
+    constexpr index_t P = kPanel<T>;
     const index_t d = pk.d, dp = pk.dp, nb = pk.nb, n = pk.n;
-    const double* mu = pk.mu;
     const T neg_inf = -std::numeric_limits<T>::infinity();
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (index_t b = 0; b < pk.n_blocks; ++b) {
-        T* dt = pk.dt + b * d * nb;
-        T* xb = pk.has_rows ? pk.xb + b * nb * dp : nullptr;
-        T* bias = pk.bias + b * nb;
-        for (index_t jj = 0; jj < nb; ++jj) {
-            const index_t j = b * nb + jj;
-            if (j >= n) {
-                for (index_t k = 0; k < d; ++k) dt[panel_index<T>(k, jj, d)] = T(0);
-                if (xb) for (index_t k = 0; k < dp; ++k) xb[jj * dp + k] = T(0);
-                bias[jj] = neg_inf;
-                continue;
+        T lowdim_rows[P * lanes_v<T>];  // without a row-major copy d <= lanes / 2
+        for (index_t j0 = b * nb; j0 < (b + 1) * nb; j0 += P) {
+            T* rows = pk.has_rows ? pk.xb + j0 * dp : lowdim_rows;
+            const index_t ld = pk.has_rows ? dp : d;
+            T* bias = pk.bias + j0;
+            for (index_t jj = 0; jj < P; ++jj) {
+                T* row = rows + jj * ld;
+                const index_t j = j0 + jj;
+                if (j >= n) {  // padding: zero coordinates, weight exactly zero
+                    for (index_t k = 0; k < ld; ++k) row[k] = T(0);
+                    bias[jj] = neg_inf;
+                    continue;
+                }
+                const double norm2 = centre_row<T>(data + j * d, pk.mu, d, row);
+                for (index_t k = d; k < ld; ++k) row[k] = T(0);
+                bias[jj] = static_cast<T>((log_w ? log_w[j] : 0.0) - 0.5 * norm2 * inv_t);
             }
-            double norm2 = 0.0;
-            for (index_t k = 0; k < d; ++k) {
-                const T c = static_cast<T>(static_cast<double>(data[j * d + k]) - mu[k]);
-                norm2 += static_cast<double>(c) * static_cast<double>(c);
-                dt[panel_index<T>(k, jj, d)] = c;
-                if (xb) xb[jj * dp + k] = c;
-            }
-            if (xb) for (index_t k = d; k < dp; ++k) xb[jj * dp + k] = T(0);
-            const double lw = log_w ? log_w[j] : 0.0;
-            bias[jj] = static_cast<T>(lw - 0.5 * norm2 * inv_t);
+            T* panel = pk.dt + j0 * d;  // panels of consecutive points are consecutive
+            for (index_t k = 0; k < d; ++k)
+                for (index_t jj = 0; jj < P; ++jj) panel[k * P + jj] = rows[jj * ld + k];
         }
     }
 }
@@ -50,14 +70,8 @@ template <class T>
 inline void centre_queries(const T* x, index_t rows, index_t d, index_t dp, const double* mu, double inv_t,
                            T* xc, double* qoff) {
     for (index_t r = 0; r < rows; ++r) {
-        double q2 = 0.0;
-        for (index_t k = 0; k < d; ++k) {
-            const T c = static_cast<T>(static_cast<double>(x[r * d + k]) - mu[k]);
-            xc[r * dp + k] = c;
-            q2 += static_cast<double>(c) * static_cast<double>(c);
-        }
+        qoff[r] = 0.5 * centre_row<T>(x + r * d, mu, d, xc + r * dp) * inv_t;
         for (index_t k = d; k < dp; ++k) xc[r * dp + k] = T(0);
-        qoff[r] = 0.5 * q2 * inv_t;
     }
 }
 
