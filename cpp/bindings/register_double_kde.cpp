@@ -93,7 +93,33 @@ template <class T> void def_rounds(py::module_& m) {
         "Round 2: sum_j sum_i exp(A_i + C_ji - log_norm[q, j]) x_i for this data, shape (m, d).");
 }
 
+template <class T> void def_matmul_nt(py::module_& m) {
+    m.def(
+        "matmul_nt",
+        [](carray<T> z, carray<T> basis, double scale, int n_threads, index_t tile_m, index_t block_n) {
+            require_ndim(z, 2, "z");
+            require_ndim(basis, 2, "basis");
+            require(z.shape(1) == basis.shape(1), "z and basis must have the same number of columns");
+            require(std::isfinite(scale), "scale must be finite");
+            const ledkde::Blocking bl = make_blocking(tile_m, block_n);
+            check_threads(n_threads);
+            const index_t kc = z.shape(0), n = basis.shape(0), r = z.shape(1);
+            py::array_t<T> c({kc, n});
+            T* cp = c.mutable_data();
+            if (n > 0) {
+                py::gil_scoped_release release;  // arrays owned by this frame
+                ledkde::matmul_nt<T>(z.data(), kc, basis.data(), n, r, scale, cp, n_threads, bl);
+            }
+            return c;
+        },
+        py::arg("z").noconvert(), py::arg("basis").noconvert(), py::arg("scale"), py::arg("n_threads") = 0,
+        py::arg("tile_m") = 48, py::arg("block_n") = 256,
+        "scale * z @ basis.T (rows of z x rows of basis) in the core's own threads.");
+}
+
 void register_double_kde(py::module_& m) {
+    def_matmul_nt<float>(m);
+    def_matmul_nt<double>(m);
     def_rounds<float>(m);
     def_rounds<double>(m);
     def_double_kde<float>(m);

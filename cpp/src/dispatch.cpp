@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 
 #include "kernel_table.hpp"
@@ -142,8 +143,9 @@ inline index_t balanced_tile(index_t m, index_t tile_m, int n_threads) {
 
 template <class T> struct ScratchBuffers {
     Scratch<T> s;
-    ScratchBuffers(int n_threads, index_t t_stride, index_t d_stride) {
-        s.t_buf = sized(pooled<T>(3), n_threads * t_stride);
+    ScratchBuffers(int n_threads, index_t t_stride, index_t d_stride, index_t shared = 0) {
+        s.t_buf = sized(pooled<T>(3), n_threads * t_stride + shared);
+        s.shared = s.t_buf + n_threads * t_stride;
         s.d_buf = sized(pooled<double>(5), std::max<index_t>(1, n_threads * d_stride));
         s.t_stride = t_stride;
         s.d_stride = d_stride;
@@ -211,12 +213,12 @@ void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, 
 // Packs the data and sizes the double-KDE scratch for m queries, then runs
 // kernel(table, packed data, scratch, threads) -- the setup the three double-KDE entry points share.
 template <class T, class Kernel>
-void with_dkde_setup(index_t m, const T* data, index_t n, index_t d, const double* log_w, double t, int n_threads,
-                     const Blocking& bl, Kernel&& kernel) {
+void with_dkde_setup(index_t m, const T* data, index_t n, index_t d, const double* log_w, double t, index_t kc,
+                     int n_threads, const Blocking& bl, Kernel&& kernel) {
     const KernelTable<T>& K = table<T>();
     PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
     const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
-    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl));
+    ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl), kc);
     kernel(K, packed.pk, scratch.s, nt);
 }
 
@@ -225,7 +227,7 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
                            double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
                            Blocking bl) {
     if (m == 0 || kc == 0) return;
-    with_dkde_setup<T>(m, data, n, d, log_w, t, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
+    with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
                                                                    const Scratch<T>& s, int nt) {
         K.double_kde_accumulate(x, m, pk, 1.0 / t, C, kc, n, wbar, zsum, s, bl, nt);
     });
@@ -235,7 +237,7 @@ template <class T>
 void dkde_normalisers(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
                       const T* C, index_t kc, double* out_max, double* out_sum, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
-    with_dkde_setup<T>(m, data, n, d, log_w, t, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
+    with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
                                                                    const Scratch<T>& s, int nt) {
         K.dkde_normalisers(x, m, pk, 1.0 / t, C, kc, n, out_max, out_sum, s, bl, nt);
     });
@@ -245,7 +247,7 @@ template <class T>
 void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
                        const T* C, index_t kc, const double* Z, double* acc, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
-    with_dkde_setup<T>(m, data, n, d, log_w, t, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
+    with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
                                                                    const Scratch<T>& s, int nt) {
         K.dkde_weighted_sum(x, m, pk, 1.0 / t, C, kc, n, Z, acc, s, bl, nt);
     });
@@ -258,6 +260,25 @@ void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t 
                                        const T*, index_t, const double*, double*, int, Blocking);
 LEDKDE_INSTANTIATE_ROUNDS(float)
 LEDKDE_INSTANTIATE_ROUNDS(double)
+
+template <class T>
+void matmul_nt(const T* z, index_t kc, const T* basis, index_t n, index_t r, double scale, T* C, int n_threads,
+                 Blocking bl) {
+    if (kc == 0) return;
+    const KernelTable<T>& K = table<T>();
+    double* zero_centre = sized(pooled<double>(4), r);
+    std::fill(zero_centre, zero_centre + r, 0.0);
+    // t = inf (1/t = 0) makes every bias 0: the packed basis then gives the plain product
+    PackedBuffers<T> packed(K, basis, n, r, nullptr, std::numeric_limits<double>::infinity(), bl.block_n, n_threads,
+                            zero_centre);
+    const int nt = resolve_threads(n_threads, (kc + bl.tile_m - 1) / bl.tile_m);
+    ScratchBuffers<T> scratch(nt, K.matmul_nt_scratch_t(packed.pk, bl), 0);
+    K.matmul_nt(z, kc, packed.pk, static_cast<T>(scale), C, n, scratch.s, bl, nt);
+}
+
+template void matmul_nt<float>(const float*, index_t, const float*, index_t, index_t, double, float*, int, Blocking);
+template void matmul_nt<double>(const double*, index_t, const double*, index_t, index_t, double, double*, int,
+                                  Blocking);
 
 template <class T>
 void knn_select(const T* x, index_t m, const T* data, index_t n, index_t d, index_t k, index_t* out_idx, int n_threads,

@@ -36,6 +36,11 @@ template <class T>
 void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
                        const T* C, index_t kc, const double* Z, double* acc, int n_threads, Blocking blocking);
 
+// C (kc x n) = scale * z (kc x r) . basis (n x r)^T, in this library's threads (double_kde.hpp).
+template <class T>
+void matmul_nt(const T* z, index_t kc, const T* basis, index_t n, index_t r, double scale, T* C, int n_threads,
+                 Blocking blocking);
+
 // Indices (m x k, nearest first) of the k nearest data points of each query.
 template <class T>
 void knn_select(const T* x, index_t m, const T* data, index_t n, index_t d, index_t k, index_t* out_idx, int n_threads,

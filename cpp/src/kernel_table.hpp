@@ -27,6 +27,9 @@ template <class T> struct KernelTable {
     void (*dkde_weighted_sum)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
                               index_t ldc, const double* Z, double* acc, const Scratch<T>& scratch,
                               const Blocking& bl, int n_threads);
+    index_t (*matmul_nt_scratch_t)(const PackedData<T>& pk, const Blocking& bl);
+    void (*matmul_nt)(const T* z, index_t kc, const PackedData<T>& pk, T scale, T* C, index_t ldc,
+                        const Scratch<T>& scratch, const Blocking& bl, int n_threads);
     index_t (*knn_scratch_t)(const PackedData<T>& pk, const Blocking& bl);
     void (*knn_select)(const T* x, index_t m, const PackedData<T>& pk, index_t k, index_t* out_idx, T* top_vals,
                        const Scratch<T>& scratch, const Blocking& bl, int n_threads);

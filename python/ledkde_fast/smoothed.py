@@ -163,12 +163,11 @@ def _shared_fast(p: Problem, plan: KernelPlan, draw: KernelDraw, backend: str) -
     data64 = p.data.astype(np.float64, copy=False)
     n, d = data64.shape
     dtype = p.dtype
-    inv_t = 1.0 / p.t
     j_step = max(1, CHUNK_BYTES // (n * dtype.itemsize))
     q_step = max(1, CHUNK_BYTES // (n * 8))
 
     def c_block(rows):
-        return np.ascontiguousarray((draw.logit_directions(rows) * -inv_t).astype(dtype) @ plan.basis.T)
+        return draw_logits(draw.logit_directions(rows), plan.basis, p.t, backend, p.n_threads)
 
     m = p.x.shape[0]
     if backend == "cpp" and m * n * 8 > CHUNK_BYTES:
@@ -187,11 +186,37 @@ def _shared_fast(p: Problem, plan: KernelPlan, draw: KernelDraw, backend: str) -
         blocks = c_blocks if c_blocks is not None else (c_block(slice(j, j + j_step)) for j in range(0, draw.n, j_step))
         for c in blocks:
             be.double_kde_accumulate(xq, p.data, p.log_weights, p.t, c, wbar, zsum, p.n_threads)
-        den[q0:q0 + q_step] = (wbar @ data64) / draw.n
+        den[q0:q0 + q_step] = _weights_times_data(wbar, data64, 1.0 / draw.n, backend, p.n_threads)
         zbar[q0:q0 + q_step] = zsum / draw.n
     x64 = p.x.astype(np.float64, copy=False)
-    log_density = zbar + (x64 - plan.mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t) - log_normaliser(p)
+    log_density = zbar + _dot_rows(x64 - plan.mu, draw.mean) / p.t - draw.second_moment / (2 * p.t) - log_normaliser(p)
     return Smoothed(den, np.broadcast_to(draw.mean, (m, d)), log_density)
+
+
+def _dot_rows(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """a @ v without a BLAS call (whose threads would then spin on the cores of the next kernel)."""
+    return np.einsum("ij,j->i", a, v)
+
+
+def draw_logits(directions: np.ndarray, basis: np.ndarray, t: float, backend: str, n_threads: int) -> np.ndarray:
+    """C = -(directions . basis^T) / t in the compute dtype of ``basis``. The C++ backend computes it
+    in its own threads: a multithreaded BLAS call just before the double-KDE loop leaves its threads
+    spinning on the cores the loop needs (the loop measured 20 % slower after one)."""
+    if backend == "cpp":
+        from . import _core
+
+        z = np.ascontiguousarray(directions, dtype=basis.dtype)
+        return _core.matmul_nt(z, basis, -1.0 / t, n_threads)
+    return np.ascontiguousarray((directions * (-1.0 / t)).astype(basis.dtype) @ basis.T)
+
+
+def _weights_times_data(wbar: np.ndarray, data64: np.ndarray, scale: float, backend: str, n_threads: int):
+    """scale * wbar @ data in float64 (in the core's threads for the C++ backend, see draw_logits)."""
+    if backend == "cpp":
+        from . import _core
+
+        return _core.matmul_nt(wbar, np.ascontiguousarray(data64.T), scale, n_threads)
+    return (wbar @ data64) * scale
 
 
 #: Data rows per slab of the two-round path: a query's logit row of a slab stays in cache.
@@ -213,11 +238,11 @@ def _shared_two_rounds(p: Problem, plan: KernelPlan, draw: KernelDraw, j_step: i
     acc = np.zeros((m, d))
     zsum = np.zeros(m)
     for j in range(0, draw.n, j_step):
-        dirs = (draw.logit_directions(slice(j, j + j_step)) * (-1.0 / p.t)).astype(dtype)
-        blocks = [np.ascontiguousarray(dirs @ plan.basis[sl].T) for sl in slabs] if len(slabs) > 1 else None
+        dirs = np.ascontiguousarray(draw.logit_directions(slice(j, j + j_step)), dtype=dtype)
+        blocks = [draw_logits(dirs, plan.basis[sl], p.t, "cpp", p.n_threads) for sl in slabs] if len(slabs) > 1 else None
 
         def c_of(k, sl):
-            return blocks[k] if blocks is not None else np.ascontiguousarray(dirs @ plan.basis[sl].T)
+            return blocks[k] if blocks is not None else draw_logits(dirs, plan.basis[sl], p.t, "cpp", p.n_threads)
 
         mx = np.full((m, dirs.shape[0]), -np.inf)
         sm = np.zeros((m, dirs.shape[0]))
@@ -236,7 +261,7 @@ def _shared_two_rounds(p: Problem, plan: KernelPlan, draw: KernelDraw, j_step: i
                                            log_norm, p.n_threads)
         zsum += log_norm.sum(axis=1)
     x64 = p.x.astype(np.float64, copy=False)
-    log_density = (zsum / draw.n + (x64 - plan.mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t)
+    log_density = (zsum / draw.n + _dot_rows(x64 - plan.mu, draw.mean) / p.t - draw.second_moment / (2 * p.t)
                    - log_normaliser(p))
     return Smoothed(acc / draw.n, np.broadcast_to(draw.mean, (m, d)), log_density)
 
@@ -378,7 +403,7 @@ def estimate_sharded(p: Problem, data, plan: KernelPlan, h: float, rng, backend:
     factor = None if draw.z is None else plan.factor
     acc, z = data.double_kde(p.x, draw.logit_directions(slice(None)), factor, plan.mu, p.t, backend, p.n_threads)
     x64 = p.x.astype(np.float64, copy=False)
-    log_density = z.mean(axis=1) + (x64 - plan.mu) @ draw.mean / p.t - draw.second_moment / (2 * p.t) - log_norm
+    log_density = z.mean(axis=1) + _dot_rows(x64 - plan.mu, draw.mean) / p.t - draw.second_moment / (2 * p.t) - log_norm
     return Smoothed(acc / draw.n, np.broadcast_to(draw.mean, (m, d)), log_density)
 
 

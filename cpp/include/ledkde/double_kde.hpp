@@ -40,15 +40,19 @@ template <class T> inline void flush(T* Wacc, index_t rows, index_t n_pad, index
 }
 
 // Centres a tile of queries into xc and writes their shifted logits A (rows x n_pad) against every
-// block: the true logits plus qoff[r].
+// block: the true logits plus qoff[r]; amax[r] is the maximum of row r.
 template <class T>
-inline void tile_logits(const T* x, index_t rows, const PackedData<T>& pk, double inv_t, T* xc, double* qoff, T* A) {
+inline void tile_logits(const T* x, index_t rows, const PackedData<T>& pk, double inv_t, T* xc, double* qoff, T* A,
+                        T* amax) {
     const index_t n_pad = pk.n_blocks * pk.nb;
     vec_t<T> vmax_buf[kMaxTileM];
-    T unused_max[kMaxTileM];
+    T block_max[kMaxTileM];
     centre_queries<T>(x, rows, pk.d, pk.dp, pk.mu, inv_t, xc, qoff);
-    for (index_t b = 0; b < pk.n_blocks; ++b)
-        block_logits<T>(xc, rows, pk, b, static_cast<T>(inv_t), A + b * pk.nb, n_pad, vmax_buf, unused_max);
+    for (index_t r = 0; r < rows; ++r) amax[r] = -std::numeric_limits<T>::infinity();
+    for (index_t b = 0; b < pk.n_blocks; ++b) {
+        block_logits<T>(xc, rows, pk, b, static_cast<T>(inv_t), A + b * pk.nb, n_pad, vmax_buf, block_max);
+        for (index_t r = 0; r < rows; ++r) amax[r] = smax<T>(amax[r], block_max[r]);
+    }
 }
 
 // One task's view of the double-KDE scratch (layout sized by dkde_scratch_t/_d): centred queries
@@ -74,43 +78,109 @@ template <class T> struct DkdeTile {
     }
 };
 
-// The logits a + c of one query and draw into L (n entries); returns their maximum.
-template <class T> inline T draw_logits(const T* a, const T* c, index_t n, T* L) {
+template <class T> inline T row_max(const T* v, index_t n) {
     using V = vec_t<T>;
     constexpr int Lanes = lanes_v<T>;
     const index_t n_vec = n - n % Lanes;
     V vm = splat<T>(-std::numeric_limits<T>::infinity());
-    for (index_t i = 0; i < n_vec; i += Lanes) {
-        const V l = load<T>(a + i) + load<T>(c + i);
-        store<T>(L + i, l);
-        vm = vmax<T>(vm, l);
-    }
+    for (index_t i = 0; i < n_vec; i += Lanes) vm = vmax<T>(vm, load<T>(v + i));
     T mx = hmax<T>(vm);
-    for (index_t i = n_vec; i < n; ++i) {
-        L[i] = a[i] + c[i];
-        mx = smax<T>(mx, L[i]);
-    }
+    for (index_t i = n_vec; i < n; ++i) mx = smax<T>(mx, v[i]);
     return mx;
 }
 
-// exp(L - ref) in place over n entries; returns the sum (in double).
-template <class T> inline double exp_shifted(T* L, index_t n, T ref) {
+// max_i (a_i + c_i) over n entries.
+template <class T> inline T max_of_sums(const T* a, const T* c, index_t n) {
+    using V = vec_t<T>;
+    constexpr int Lanes = lanes_v<T>;
+    const index_t n_vec = n - n % Lanes;
+    V vm = splat<T>(-std::numeric_limits<T>::infinity());
+    for (index_t i = 0; i < n_vec; i += Lanes) vm = vmax<T>(vm, load<T>(a + i) + load<T>(c + i));
+    T mx = hmax<T>(vm);
+    for (index_t i = n_vec; i < n; ++i) mx = smax<T>(mx, a[i] + c[i]);
+    return mx;
+}
+
+// E_i = exp(a_i + c_i - ref) over n entries, ref >= every a_i + c_i; returns their sum (in double).
+template <class T> inline double exp_of_sums(const T* a, const T* c, index_t n, T ref, T* E) {
     using V = vec_t<T>;
     constexpr int Lanes = lanes_v<T>;
     const index_t n_vec = n - n % Lanes;
     const V vref = splat<T>(ref);
     V vs{};
     for (index_t i = 0; i < n_vec; i += Lanes) {
-        const V e = vexp<T>(load<T>(L + i) - vref);
-        store<T>(L + i, e);
+        const V e = vexp<T>(load<T>(a + i) + load<T>(c + i) - vref);
+        store<T>(E + i, e);
         vs += e;
     }
     double s = static_cast<double>(hsum<T>(vs));
     for (index_t i = n_vec; i < n; ++i) {
-        L[i] = static_cast<T>(std::exp(static_cast<double>(L[i] - ref)));
-        s += static_cast<double>(L[i]);
+        E[i] = static_cast<T>(std::exp(static_cast<double>(a[i] + c[i] - ref)));
+        s += static_cast<double>(E[i]);
     }
     return s;
+}
+
+// How far below the reference the largest term of a softmax may fall before terms start to lose
+// range (float's exp underflows near -87, double's near -708).
+template <class T> constexpr T kMaxGap = sizeof(T) == 4 ? T(30) : T(300);
+
+// The terms E_i = exp(a_i + c_i - ref) of one query and draw and their sum, against a reference
+// ref >= max_i (a_i + c_i); returns ref (-inf when every term is zero). The bound amax + cmax of the
+// row and draw maxima is used directly, which saves a pass over the data for the exact maximum;
+// when it is too loose (the sum below exp(-kMaxGap)) the draw is redone against the exact maximum,
+// and `exact` records whether the next draw of this query should start there.
+template <class T>
+inline T softmax_terms(const T* a, const T* c, index_t n, T bound, bool& exact, T* E, double& sum) {
+    static const double min_sum = std::exp(-static_cast<double>(kMaxGap<T>));
+    if (!exact) {
+        sum = exp_of_sums<T>(a, c, n, bound, E);
+        if (sum >= min_sum) return bound;
+    }
+    const T mx = max_of_sums<T>(a, c, n);
+    if (mx == -std::numeric_limits<T>::infinity()) {
+        sum = 0.0;
+        return mx;
+    }
+    sum = exp_of_sums<T>(a, c, n, mx, E);
+    exact = bound - mx > kMaxGap<T> / 2;
+    return mx;
+}
+
+// Maximum of each draw's row of C (over the n data columns), in parallel.
+template <class T> inline void draw_maxima(const T* C, index_t kc, index_t ldc, index_t n, T* cmax, int n_threads) {
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (index_t j = 0; j < kc; ++j) cmax[j] = row_max<T>(C + j * ldc, n);
+}
+
+// C (rows x n, row stride ldc) = scale * Z . B^T for Z (rows x r) and B (n x r) packed uncentred
+// (mu = 0, bias 0): a plain product on the logits' register-blocked kernel. The double-KDE gets its
+// C matrix (draws x data) and its final weights x data product from here, so the whole estimator runs
+// in this library's threads: a multithreaded BLAS called in between leaves its threads spinning on
+// the cores the double-KDE loop needs (measured: that loop 20 % slower). Scratch: tile x nb.
+template <class T> inline index_t matmul_nt_scratch_t(const PackedData<T>& pk, const Blocking& bl) {
+    return bl.tile_m * pk.nb;
+}
+
+template <class T>
+void matmul_nt(const T* z, index_t kc, const PackedData<T>& pk, T scale, T* C, index_t ldc,
+                 const Scratch<T>& scratch, const Blocking& bl, int n_threads) {
+    const index_t tm = bl.tile_m, nb = pk.nb, r = pk.d;
+    const index_t n_tiles = (kc + tm - 1) / tm;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+    for (index_t tile = 0; tile < n_tiles; ++tile) {
+        T* S = scratch.t_buf + thread_id() * scratch.t_stride;
+        vec_t<T> vmax_buf[kMaxTileM];
+        T unused_max[kMaxTileM];
+        const index_t j0 = tile * tm, rows = smin<index_t>(tm, kc - j0);
+        for (index_t b = 0; b < pk.n_blocks; ++b) {
+            logits_tile<T>(z + j0 * r, r, rows, r, pk.dt + b * r * nb, nb, scale, pk.bias + b * nb, S, nb, vmax_buf,
+                           unused_max);
+            const index_t cols = smin<index_t>(nb, pk.n - b * nb);
+            for (index_t q = 0; q < rows; ++q)
+                for (index_t i = 0; i < cols; ++i) C[(j0 + q) * ldc + b * nb + i] = S[q * nb + i];
+        }
+    }
 }
 
 // Round 1 of the sharded double-KDE: for each query q and draw j, this part of the data's
@@ -122,21 +192,28 @@ void dkde_normalisers(const T* x, index_t m, const PackedData<T>& pk, double inv
     const index_t n = pk.n, tq = bl.tile_m, n_pad = pk.n_blocks * pk.nb;
     const index_t n_tiles = (m + tq - 1) / tq;
     const T neg_inf = -std::numeric_limits<T>::infinity();
+    T* const cmax = scratch.shared;
+    draw_maxima<T>(C, kc, ldc, n, cmax, n_threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
         const DkdeTile<T> tl(scratch, pk, tq, tile, m);
-        tile_logits<T>(x + tl.i0 * pk.d, tl.rows, pk, inv_t, tl.xc, tl.qoff, tl.A);
+        T amax[kMaxTileM];
+        bool exact[kMaxTileM] = {};
+        tile_logits<T>(x + tl.i0 * pk.d, tl.rows, pk, inv_t, tl.xc, tl.qoff, tl.A, amax);
         for (index_t j = 0; j < kc; ++j)
             for (index_t r = 0; r < tl.rows; ++r) {
                 const index_t o = (tl.i0 + r) * kc + j;
-                const T mx = draw_logits<T>(tl.A + r * n_pad, C + j * ldc, n, tl.L);
-                if (mx == neg_inf) {
+                double sum = 0.0;
+                const T ref = amax[r] == neg_inf ? neg_inf
+                                                 : softmax_terms<T>(tl.A + r * n_pad, C + j * ldc, n, amax[r] + cmax[j],
+                                                                    exact[r], tl.L, sum);
+                if (ref == neg_inf) {
                     out_max[o] = -std::numeric_limits<double>::infinity();
                     out_sum[o] = 0.0;
                     continue;
                 }
-                out_sum[o] = exp_shifted<T>(tl.L, n, mx);
-                out_max[o] = static_cast<double>(mx) - tl.qoff[r];
+                out_sum[o] = sum;
+                out_max[o] = static_cast<double>(ref) - tl.qoff[r];
             }
     }
 }
@@ -160,7 +237,8 @@ void dkde_weighted_sum(const T* x, index_t m, const PackedData<T>& pk, double in
         T* const P = tl.P;
         const double* qoff = tl.qoff;
         const index_t i0 = tl.i0, rows = tl.rows;
-        tile_logits<T>(x + i0 * d, rows, pk, inv_t, tl.xc, tl.qoff, A);
+        T amax[kMaxTileM];
+        tile_logits<T>(x + i0 * d, rows, pk, inv_t, tl.xc, tl.qoff, A, amax);
         for (index_t j0 = 0; j0 < kc; j0 += kFlushEvery) {
             const index_t j1 = smin<index_t>(kc, j0 + kFlushEvery);
             for (index_t e = 0; e < rows * n_pad; ++e) W[e] = T(0);
@@ -206,36 +284,41 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
     const index_t n_vec = n - n % L;
     const index_t n_tiles = (m + tq - 1) / tq;
     const T neg_inf = -std::numeric_limits<T>::infinity();
+    T* const cmax = scratch.shared;
+    draw_maxima<T>(C, kc, ldc, n, cmax, n_threads);
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
         const DkdeTile<T> tl(scratch, pk, tq, tile, m);
         T* const A = tl.A;
         T* const Wacc = tl.W;
-        T* const Lbuf = tl.L;
+        T* const E = tl.L;
         const double* qoff = tl.qoff;
         double* const zloc = tl.zloc;
         const index_t i0 = tl.i0, rows = tl.rows;
-        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, tl.xc, tl.qoff, A);
+        T amax[kMaxTileM];
+        bool exact[kMaxTileM] = {};
+        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, tl.xc, tl.qoff, A, amax);
         for (index_t e = 0; e < rows * n_pad; ++e) Wacc[e] = T(0);
         for (index_t r = 0; r < rows; ++r) zloc[r] = 0.0;
 
         for (index_t j = 0; j < kc; ++j) {
             if (j > 0 && j % kFlushEvery == 0) flush(Wacc, rows, n_pad, n, wbar + i0 * n);
             for (index_t r = 0; r < rows; ++r) {
-                // logits and their max, then exp against it and the normaliser
-                const T mx = draw_logits<T>(A + r * n_pad, C + j * ldc, n, Lbuf);
-                if (mx == neg_inf) {  // every point of this part has weight zero
+                double s = 0.0;
+                const T ref = amax[r] == neg_inf ? neg_inf
+                                                 : softmax_terms<T>(A + r * n_pad, C + j * ldc, n, amax[r] + cmax[j],
+                                                                    exact[r], E, s);
+                if (ref == neg_inf) {  // every point of this part has weight zero
                     zloc[r] = -std::numeric_limits<double>::infinity();
                     continue;
                 }
-                const double s = exp_shifted<T>(Lbuf, n, mx);
                 // normalised weights into the running average
                 const T f = static_cast<T>(1.0 / s);
                 T* w = Wacc + r * n_pad;
-                for (index_t i = 0; i < n_vec; i += L) store<T>(w + i, load<T>(w + i) + load<T>(Lbuf + i) * f);
-                for (index_t i = n_vec; i < n; ++i) w[i] += Lbuf[i] * f;
-                zloc[r] += static_cast<double>(mx) + std::log(s) - qoff[r];
+                for (index_t i = 0; i < n_vec; i += L) store<T>(w + i, load<T>(w + i) + load<T>(E + i) * f);
+                for (index_t i = n_vec; i < n; ++i) w[i] += E[i] * f;
+                zloc[r] += static_cast<double>(ref) + std::log(s) - qoff[r];
             }
         }
 

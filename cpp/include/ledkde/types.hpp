@@ -37,6 +37,7 @@ template <class T> struct Scratch {
     T* t_buf = nullptr;
     double* d_buf = nullptr;
     index_t t_stride = 0, d_stride = 0;
+    T* shared = nullptr;  // one area for the whole call (per-draw maxima of the double-KDE)
 };
 
 // Upper bound on Blocking::tile_m: per-row vectors of a tile live on the stack.
