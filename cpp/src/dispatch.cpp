@@ -137,8 +137,8 @@ inline index_t balanced_tile(index_t m, index_t tile_m, int n_threads) {
     if (n_threads <= 1 || n_tiles <= 1 || n_tiles % n_threads == 0) return tile_m;
     const index_t even = (n_tiles + n_threads - 1) / n_threads * n_threads;
     constexpr index_t kRows = 6;
-    const index_t tm = ((m + even - 1) / even + kRows - 1) / kRows * kRows;
-    return std::min(tm, tile_m);
+    const index_t tm = (m + even - 1) / even;
+    return std::min(tm >= 4 * kRows ? (tm + kRows - 1) / kRows * kRows : tm, tile_m);
 }
 
 template <class T> struct ScratchBuffers {
@@ -214,12 +214,13 @@ void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, 
 // kernel(table, packed data, scratch, threads) -- the setup the three double-KDE entry points share.
 template <class T, class Kernel>
 void with_dkde_setup(index_t m, const T* data, index_t n, index_t d, const double* log_w, double t, index_t kc,
-                     int n_threads, const Blocking& bl, Kernel&& kernel) {
+                     int n_threads, Blocking bl, Kernel&& kernel) {
     const KernelTable<T>& K = table<T>();
     PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
     const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
+    bl.tile_m = balanced_tile(m, bl.tile_m, nt);
     ScratchBuffers<T> scratch(nt, K.dkde_scratch_t(packed.pk, bl), K.dkde_scratch_d(bl), kc);
-    kernel(K, packed.pk, scratch.s, nt);
+    kernel(K, packed.pk, scratch.s, nt, bl);
 }
 
 template <class T>
@@ -228,8 +229,8 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
                            Blocking bl) {
     if (m == 0 || kc == 0) return;
     with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
-                                                                   const Scratch<T>& s, int nt) {
-        K.double_kde_accumulate(x, m, pk, 1.0 / t, C, kc, n, wbar, zsum, s, bl, nt);
+                                                                   const Scratch<T>& s, int nt, const Blocking& tuned) {
+        K.double_kde_accumulate(x, m, pk, 1.0 / t, C, kc, n, wbar, zsum, s, tuned, nt);
     });
 }
 
@@ -238,8 +239,8 @@ void dkde_normalisers(const T* x, index_t m, const T* data, index_t n, index_t d
                       const T* C, index_t kc, double* out_max, double* out_sum, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
     with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
-                                                                   const Scratch<T>& s, int nt) {
-        K.dkde_normalisers(x, m, pk, 1.0 / t, C, kc, n, out_max, out_sum, s, bl, nt);
+                                                                   const Scratch<T>& s, int nt, const Blocking& tuned) {
+        K.dkde_normalisers(x, m, pk, 1.0 / t, C, kc, n, out_max, out_sum, s, tuned, nt);
     });
 }
 
@@ -248,8 +249,8 @@ void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t 
                        const T* C, index_t kc, const double* Z, double* acc, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
     with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
-                                                                   const Scratch<T>& s, int nt) {
-        K.dkde_weighted_sum(x, m, pk, 1.0 / t, C, kc, n, Z, acc, s, bl, nt);
+                                                                   const Scratch<T>& s, int nt, const Blocking& tuned) {
+        K.dkde_weighted_sum(x, m, pk, 1.0 / t, C, kc, n, Z, acc, s, tuned, nt);
     });
 }
 

@@ -9,8 +9,9 @@ from .. import _core, _env
 #: Queries per OpenMP task and data points per packed block (tuned on the build machine).
 TILE_M = 96
 BLOCK_N = 256
-#: Queries per task of the double-KDE loop (each holds two rows of length N).
-DKDE_TILE = 8
+#: Queries per task of the double-KDE loop (each holds two rows of length N; each task streams the
+#: whole C matrix, so larger tiles read it less often).
+DKDE_TILE = 16
 
 _isa = os.environ.get(_env.ISA, "").strip().lower()
 if _isa:
