@@ -113,7 +113,7 @@ template <class T> struct PackedBuffers {
         pk.xb = pk.has_rows ? sized(pooled<T>(1), pk.n_blocks * nb * pk.dp) : nullptr;
         pk.bias = sized(pooled<T>(2), pk.n_blocks * nb);
         pk.mu = mu;
-        K.pack(data, log_w, 1.0 / t, pk, resolve_threads(n_threads, pk.n_blocks));
+        K.pack(data, log_w, 1.0 / t, pk, resolve_threads(n_threads, pk.n_blocks * nb / 32));  // >= panels / 1
     }
     PackedBuffers(const KernelTable<T>& K, const T* data, index_t n, index_t d, const double* log_w, double t,
                   index_t nb, int n_threads)

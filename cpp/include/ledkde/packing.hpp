@@ -30,37 +30,38 @@ template <class T> inline double centre_row(const T* x, const double* mu, index_
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
-// `log_w` may be null (unit weights). Runs in parallel over blocks. Each panel of kPanel points is
-// centred row by row (into its row-major copy, or a small buffer when there is none), then
-// transposed into its d x kPanel panel, so both layouts are written contiguously.
+// `log_w` may be null (unit weights). Runs in parallel over panels of kPanel points (a chunk of
+// high-dimensional data may be a single block). Each panel is centred row by row (into its
+// row-major copy, or a small buffer when there is none), then transposed into its d x kPanel panel,
+// so both layouts are written contiguously.
 template <class T>
 void pack_data(const T* data, const double* log_w, double inv_t, PackedData<T>& pk, int n_threads) {
     constexpr index_t P = kPanel<T>;
-    const index_t d = pk.d, dp = pk.dp, nb = pk.nb, n = pk.n;
+    const index_t d = pk.d, dp = pk.dp, n = pk.n;
+    const index_t n_panels = pk.n_blocks * pk.nb / P;
     const T neg_inf = -std::numeric_limits<T>::infinity();
 #pragma omp parallel for schedule(static) num_threads(n_threads)
-    for (index_t b = 0; b < pk.n_blocks; ++b) {
+    for (index_t panel_id = 0; panel_id < n_panels; ++panel_id) {
         T lowdim_rows[P * lanes_v<T>];  // without a row-major copy d <= lanes / 2
-        for (index_t j0 = b * nb; j0 < (b + 1) * nb; j0 += P) {
-            T* rows = pk.has_rows ? pk.xb + j0 * dp : lowdim_rows;
-            const index_t ld = pk.has_rows ? dp : d;
-            T* bias = pk.bias + j0;
-            for (index_t jj = 0; jj < P; ++jj) {
-                T* row = rows + jj * ld;
-                const index_t j = j0 + jj;
-                if (j >= n) {  // padding: zero coordinates, weight exactly zero
-                    for (index_t k = 0; k < ld; ++k) row[k] = T(0);
-                    bias[jj] = neg_inf;
-                    continue;
-                }
-                const double norm2 = centre_row<T>(data + j * d, pk.mu, d, row);
-                for (index_t k = d; k < ld; ++k) row[k] = T(0);
-                bias[jj] = static_cast<T>((log_w ? log_w[j] : 0.0) - 0.5 * norm2 * inv_t);
+        const index_t j0 = panel_id * P;
+        T* rows = pk.has_rows ? pk.xb + j0 * dp : lowdim_rows;
+        const index_t ld = pk.has_rows ? dp : d;
+        T* bias = pk.bias + j0;
+        for (index_t jj = 0; jj < P; ++jj) {
+            T* row = rows + jj * ld;
+            const index_t j = j0 + jj;
+            if (j >= n) {  // padding: zero coordinates, weight exactly zero
+                for (index_t k = 0; k < ld; ++k) row[k] = T(0);
+                bias[jj] = neg_inf;
+                continue;
             }
-            T* panel = pk.dt + j0 * d;  // panels of consecutive points are consecutive
-            for (index_t k = 0; k < d; ++k)
-                for (index_t jj = 0; jj < P; ++jj) panel[k * P + jj] = rows[jj * ld + k];
+            const double norm2 = centre_row<T>(data + j * d, pk.mu, d, row);
+            for (index_t k = d; k < ld; ++k) row[k] = T(0);
+            bias[jj] = static_cast<T>((log_w ? log_w[j] : 0.0) - 0.5 * norm2 * inv_t);
         }
+        T* panel = pk.dt + j0 * d;  // panels of consecutive points are consecutive
+        for (index_t k = 0; k < d; ++k)
+            for (index_t jj = 0; jj < P; ++jj) panel[k * P + jj] = rows[jj * ld + k];
     }
 }
 
