@@ -95,7 +95,7 @@ void lse_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t
                 const T ref = static_cast<T>(new_max);
                 const double ref_d = static_cast<double>(ref);
                 const double block_sum = exp_row<T>(s, nb, ref);
-                const double scale = M[r] == neg_inf ? 0.0 : std::exp(M[r] - ref_d);
+                const double scale = M[r] == neg_inf ? 0.0 : M[r] == ref_d ? 1.0 : std::exp(M[r] - ref_d);
                 sum[r] = sum[r] * scale + block_sum;
                 if (want_acc && scale != 1.0)
                     for (index_t k = 0; k < d; ++k) acc[r * d + k] *= scale;
