@@ -93,36 +93,19 @@ template <> struct exp_consts<double> {
     static constexpr int mant_bits = 52, bias = 1023;
 };
 
-template <class T> inline vec_t<T> exp_poly(vec_t<T> r);
+// sum_{j=K..N} r^(j-K) / j! by Horner's rule, coefficients fixed at compile time; exp_taylor<T, N>
+// is the Taylor polynomial 1 + r + ... + r^N/N! (N FMAs).
+constexpr double inverse_factorial(int k) { return k <= 1 ? 1.0 : inverse_factorial(k - 1) / k; }
 
-template <> inline vec_t<float> exp_poly<float>(vec_t<float> r) {
-    vec_t<float> p = splat<float>(1.0f / 5040);
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    return p * r + 1.0f;
+template <class T, int K, int N> inline vec_t<T> taylor_tail(vec_t<T> r) {
+    constexpr T c = static_cast<T>(inverse_factorial(K));
+    if constexpr (K == N)
+        return splat<T>(c);
+    else
+        return taylor_tail<T, K + 1, N>(r) * r + c;
 }
 
-template <> inline vec_t<double> exp_poly<double>(vec_t<double> r) {
-    // 1/k! for k = 13 .. 2
-    vec_t<double> p = splat<double>(1.0 / 6227020800.0);
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    return p * r + 1.0;
-}
+template <class T, int N> inline vec_t<T> exp_taylor(vec_t<T> r) { return taylor_tail<T, 0, N>(r); }
 
 #if LEDKDE_VEC_BYTES == 64
 // With AVX-512, exp goes through a 16-entry table of 2^(j/16) held in registers (one vpermps, or
@@ -133,26 +116,12 @@ template <> inline vec_t<double> exp_poly<double>(vec_t<double> r) {
 template <class T> struct exp_table;
 template <> struct exp_table<float> {
     static constexpr float v[16] = {1.0f, 1.0442737f, 1.0905077f, 1.1387886f, 1.1892071f, 1.2418578f, 1.2968396f, 1.3542556f, 1.4142135f, 1.4768262f, 1.5422108f, 1.6104903f, 1.6817929f, 1.7562522f, 1.8340081f, 1.9152066f};
-    static inline vec_t<float> poly(vec_t<float> r) {
-        vec_t<float> p = splat<float>(1.0f / 6);
-        p = p * r + 0.5f;
-        p = p * r + 1.0f;
-        return p * r + 1.0f;
-    }
+    static inline vec_t<float> poly(vec_t<float> r) { return exp_taylor<float, 3>(r); }
     static inline vec_t<float> lookup(ivec_t<float> j) { return __builtin_shuffle(load<float>(v), j); }
 };
 template <> struct exp_table<double> {
     static constexpr double v[16] = {1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721, 1.241857812073484, 1.2968395546510096, 1.3542555469368927, 1.4142135623730951, 1.4768261459394993, 1.5422108254079407, 1.6104903319492543, 1.681792830507429, 1.7562521603732995, 1.8340080864093424, 1.9152065613971474};
-    static inline vec_t<double> poly(vec_t<double> r) {
-        vec_t<double> p = splat<double>(1.0 / 5040);
-        p = p * r + 1.0 / 720;
-        p = p * r + 1.0 / 120;
-        p = p * r + 1.0 / 24;
-        p = p * r + 1.0 / 6;
-        p = p * r + 0.5;
-        p = p * r + 1.0;
-        return p * r + 1.0;
-    }
+    static inline vec_t<double> poly(vec_t<double> r) { return exp_taylor<double, 7>(r); }
     static inline vec_t<double> lookup(ivec_t<double> j) {
         return __builtin_shuffle(load<double>(v), load<double>(v + 8), j);
     }
@@ -208,7 +177,7 @@ template <class T> inline vec_t<T> vexp(vec_t<T> x) {
     I e = (bits << C::mant_bits) + (I{} + (static_cast<B>(C::bias) << C::mant_bits));
     V scale;
     std::memcpy(&scale, &e, sizeof(scale));
-    V y = exp_poly<T>(r) * scale;
+    V y = exp_taylor<T, sizeof(T) == 4 ? 7 : 13>(r) * scale;
     return underflow ? V{} : y;
 }
 #endif
