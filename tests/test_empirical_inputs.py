@@ -188,6 +188,19 @@ def test_thread_counts_agree(fast_backend, rng, dtype):
     np.testing.assert_allclose(results[0], oracle.denoiser(x, data, 0.2), rtol=0, atol=tol)
 
 
+def test_thread_counts_agree_over_many_chunks(rng):
+    """The C++ kernel packs the data in chunks whose size depends on d and the query tile; the tile
+    is then shrunk to split evenly over the threads. At d = 1400 the requested tile's state spills
+    out of L2 (bigger chunks) while a balanced one for 2 threads would not: the chunking must follow
+    the requested tile, or the order of the sums, and so the bits, would change with the threads."""
+    pytest.importorskip("ledkde_fast._core")
+    x = rng.normal(size=(200, 1400))
+    data = rng.normal(size=(3000, 1400))
+    results = [lk.empirical_denoiser(x, data, 700.0, backend="cpp", n_threads=n) for n in (1, 2, 3)]
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
 def test_data_larger_than_one_slab(rng, monkeypatch, backend):
     """The driver hands the data to the kernels in slabs; merging their states must be exact."""
     from ledkde_fast import _streaming

@@ -205,9 +205,11 @@ void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, 
     if (m == 0) return;
     const KernelTable<T>& K = table<T>();
     const double* mu = data_centre(data, n, d);
+    // Chunks from the requested tile, before balancing: the chunk boundaries (and so the order of the
+    // sums) must not depend on the thread count.
+    const index_t chunk = chunk_points<T>(d, bl);
     const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
     bl.tile_m = balanced_tile(m, bl.tile_m, nt);
-    const index_t chunk = chunk_points<T>(d, bl);
     for (index_t start = 0; start < n; start += chunk) {
         const index_t rows = std::min(chunk, n - start);
         PackedBuffers<T> packed(K, data + start * d, rows, d, log_w ? log_w + start : nullptr, t, bl.block_n,
