@@ -259,7 +259,7 @@ void dkde_weighted_sum(const T* x, index_t m, const PackedData<T>& pk, double in
             for (index_t e = 0; e < rows * dp; ++e) P[e] = T(0);
             for (index_t b = 0; b < pk.n_blocks; ++b) {
                 if (pk.has_rows)
-                    wsum_tile<T>(W + b * nb, n_pad, rows, smin<index_t>(nb, n - b * nb), pk.xb + b * nb * dp, dp, P, dp);
+                    wsum_tile<T>(W + b * nb, n_pad, rows, smin<index_t>(nb, n - b * nb), pk.xb + b * nb * dp, nb, dp, P, dp);
                 else
                     wsum_tile_lowdim<T>(W + b * nb, n_pad, rows, nb, pk.dt + b * d * nb, d, P, dp);
             }

@@ -106,7 +106,7 @@ void lse_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t
             if (lowdim)
                 wsum_tile_lowdim<T>(S, nb, rows, nb, pk.dt + b * d * nb, d, P, dp);
             else
-                wsum_tile<T>(S, nb, rows, smin<index_t>(nb, pk.n - b * nb), pk.xb + b * nb * dp, dp, P, dp);
+                wsum_tile<T>(S, nb, rows, smin<index_t>(nb, pk.n - b * nb), pk.xb + b * nb * dp, nb, dp, P, dp);
             for (index_t r = 0; r < rows; ++r)
                 for (index_t k = 0; k < d; ++k) acc[r * d + k] += static_cast<double>(P[r * dp + k]);
         }

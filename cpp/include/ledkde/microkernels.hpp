@@ -73,17 +73,37 @@ inline void logits_tile(const T* A, index_t lda, index_t rows, index_t d, const 
     for (index_t r = 0; r < rows; ++r) row_max[r] = hmax<T>(vmax_buf[r]);
 }
 
-// P[r, k0:k0+C*L] += sum_j W[r, j] * Xb[j, k0:k0+C*L] for r < R, j < nvalid.
+// Vector registers the weighted sum may fill with accumulators: 24 of AVX-512's 32, 12 of the 16
+// of AVX2 and SSE (the rest hold the data vectors and the broadcast weight).
+#if LEDKDE_VEC_BYTES == 64
+constexpr int kWsumAccumulators = 24;
+#else
+constexpr int kWsumAccumulators = 12;
+#endif
+constexpr int kWsumChunk = kWsumAccumulators >= 24 ? 4 : 3;
+
+// The weighted sum runs over column chunks of the data: kWsumChunk vectors wide, the last one or two
+// taking the remainder so that no chunk of a single vector (one load per broadcast) is left where it
+// can be avoided. Width, in vectors, of the chunk that starts at vector v of nv. The packed row-major
+// copy of each data block is stored in these chunks (nb x width each, one after the other), so the
+// kernel streams every chunk contiguously.
+inline index_t wsum_chunk_width(index_t nv, index_t v) {
+    const index_t left = nv - v;
+    if (left > kWsumChunk + 1 || left == kWsumChunk) return kWsumChunk;
+    if (left == kWsumChunk + 1) return 2;  // split as two chunks, neither of one vector
+    return left;
+}
+
+// P[r, 0:C*L] += sum_j W[r, j] * X[j, 0:C*L] for r < R, j < nvalid; X one chunk (row stride C*L).
 template <class T, int R, int C>
-inline void wsum_rows_cols(const T* W, index_t ldw, index_t nvalid, const T* Xb, index_t dp, index_t k0,
-                           T* P, index_t ldp) {
+inline void wsum_rows_cols(const T* W, index_t ldw, index_t nvalid, const T* X, T* P, index_t ldp) {
     using V = vec_t<T>;
     constexpr int L = lanes_v<T>;
     V acc[R][C];
     for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c) acc[r][c] = load<T>(P + r * ldp + k0 + c * L);
-    const T* b = Xb + k0;
-    for (index_t j = 0; j < nvalid; ++j, b += dp) {
+        for (int c = 0; c < C; ++c) acc[r][c] = load<T>(P + r * ldp + c * L);
+    const T* b = X;
+    for (index_t j = 0; j < nvalid; ++j, b += C * L) {
         V bv[C];
         for (int c = 0; c < C; ++c) bv[c] = load<T>(b + c * L);
 #pragma GCC unroll 8
@@ -93,63 +113,48 @@ inline void wsum_rows_cols(const T* W, index_t ldw, index_t nvalid, const T* Xb,
         }
     }
     for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c) store<T>(P + r * ldp + k0 + c * L, acc[r][c]);
+        for (int c = 0; c < C; ++c) store<T>(P + r * ldp + c * L, acc[r][c]);
 }
-
-// Vector registers the weighted sum may fill with accumulators: 24 of AVX-512's 32, 12 of the 16
-// of AVX2 and SSE (the rest hold the data vectors and the broadcast weight).
-#if LEDKDE_VEC_BYTES == 64
-constexpr int kWsumAccumulators = 24;
-#else
-constexpr int kWsumAccumulators = 12;
-#endif
 
 // Rows R down to 1: the remainder of a tile's rows after its full groups of R.
 template <class T, int C, int R>
-inline void wsum_row_tail(index_t rows, const T* W, index_t ldw, index_t nvalid, const T* Xb, index_t dp,
-                          index_t k0, T* P, index_t ldp) {
+inline void wsum_row_tail(index_t rows, const T* W, index_t ldw, index_t nvalid, const T* X, T* P, index_t ldp) {
     if constexpr (R > 0) {
         if (rows == R)
-            wsum_rows_cols<T, R, C>(W, ldw, nvalid, Xb, dp, k0, P, ldp);
+            wsum_rows_cols<T, R, C>(W, ldw, nvalid, X, P, ldp);
         else
-            wsum_row_tail<T, C, R - 1>(rows, W, ldw, nvalid, Xb, dp, k0, P, ldp);
+            wsum_row_tail<T, C, R - 1>(rows, W, ldw, nvalid, X, P, ldp);
     }
 }
 
-// Columns k0 .. k0 + C vectors of P for every row of the tile, in groups of as many rows as the
-// accumulator registers allow.
+// One column chunk of P for every row of the tile, in groups of as many rows as the accumulator
+// registers allow.
 template <class T, int C>
-inline void wsum_column_chunk(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t dp,
-                              index_t k0, T* P, index_t ldp) {
+inline void wsum_column_chunk(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* X, T* P, index_t ldp) {
     constexpr int R = kWsumAccumulators / C;
     index_t r = 0;
-    for (; r + R <= rows; r += R) wsum_rows_cols<T, R, C>(W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp);
-    wsum_row_tail<T, C, R - 1>(rows - r, W + r * ldw, ldw, nvalid, Xb, dp, k0, P + r * ldp, ldp);
+    for (; r + R <= rows; r += R) wsum_rows_cols<T, R, C>(W + r * ldw, ldw, nvalid, X, P + r * ldp, ldp);
+    wsum_row_tail<T, C, R - 1>(rows - r, W + r * ldw, ldw, nvalid, X, P + r * ldp, ldp);
 }
 
-// P (rows x dp) += W (rows x nvalid) . Xb (nvalid x dp). Column chunks outer, so one chunk of the
-// data block stays in cache for every row group of the tile. Chunks are 4 vectors wide with 32
-// registers, 3 with 16; the last one or two take the remainder so that no chunk of a single vector
-// (one load per broadcast) is left where it can be avoided.
+// P (rows x dp) += W (rows x nvalid) . Xb (nvalid x dp), Xb one block of nb points in chunks (see
+// wsum_chunk_width). Chunks outer, so one chunk stays in cache for every row group of the tile.
 template <class T>
-inline void wsum_tile(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t dp, T* P,
-                      index_t ldp) {
+inline void wsum_tile(const T* W, index_t ldw, index_t rows, index_t nvalid, const T* Xb, index_t nb, index_t dp,
+                      T* P, index_t ldp) {
     constexpr int L = lanes_v<T>;
-    constexpr int Cmax = kWsumAccumulators >= 24 ? 4 : 3;
     const index_t nv = dp / L;
-    index_t v = 0;
-    for (; nv - v > Cmax + 1 || nv - v == Cmax; v += Cmax)
-        wsum_column_chunk<T, Cmax>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp);
-    const index_t left = nv - v;  // 0 .. Cmax + 1, never Cmax
-    if (left == Cmax + 1) {       // split as two chunks, neither of one vector
-        wsum_column_chunk<T, 2>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp);
-        v += 2;
-    }
-    switch (nv - v) {
-        case 3: wsum_column_chunk<T, 3>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp); break;
-        case 2: wsum_column_chunk<T, 2>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp); break;
-        case 1: wsum_column_chunk<T, 1>(W, ldw, rows, nvalid, Xb, dp, v * L, P, ldp); break;
-        default: break;
+    for (index_t v = 0; v < nv;) {
+        const index_t w = wsum_chunk_width(nv, v);
+        const T* X = Xb + v * L * nb;
+        T* Pc = P + v * L;
+        switch (w) {
+            case 4: wsum_column_chunk<T, 4>(W, ldw, rows, nvalid, X, Pc, ldp); break;
+            case 3: wsum_column_chunk<T, 3>(W, ldw, rows, nvalid, X, Pc, ldp); break;
+            case 2: wsum_column_chunk<T, 2>(W, ldw, rows, nvalid, X, Pc, ldp); break;
+            default: wsum_column_chunk<T, 1>(W, ldw, rows, nvalid, X, Pc, ldp); break;
+        }
+        v += w;
     }
 }
 

@@ -30,38 +30,59 @@ template <class T> inline double centre_row(const T* x, const double* mu, index_
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
+// Centres point j into its rows of the chunked row-major copy (wsum_chunk_width), zero padded to dp;
+// returns |x_j - mu|^2 (the chunks' sums added in order).
+template <class T>
+inline double centre_into_chunks(const T* x, const double* mu, index_t d, index_t dp, T* block, index_t nb,
+                                 index_t jb) {
+    constexpr index_t L = lanes_v<T>;
+    const index_t nv = dp / L;
+    double norm2 = 0.0;
+    for (index_t v = 0; v < nv;) {
+        const index_t width = wsum_chunk_width(nv, v) * L, k0 = v * L;
+        T* out = block + k0 * nb + jb * width;
+        const index_t len = smax<index_t>(0, smin<index_t>(width, d - k0));
+        norm2 += centre_row<T>(x + k0, mu + k0, len, out);
+        for (index_t k = len; k < width; ++k) out[k] = T(0);
+        v += width / L;
+    }
+    return norm2;
+}
+
 // `log_w` may be null (unit weights). Runs in parallel over panels of kPanel points (a chunk of
-// high-dimensional data may be a single block). Each panel is centred row by row (into its
-// row-major copy, or a small buffer when there is none), then transposed into its d x kPanel panel,
-// so both layouts are written contiguously.
+// high-dimensional data may be a single block): each point is centred into the chunked row-major
+// copy (or only measured, when there is none), then the panel's transposed d x kPanel copy is
+// written, so both layouts are written contiguously.
 template <class T>
 void pack_data(const T* data, const double* log_w, double inv_t, PackedData<T>& pk, int n_threads) {
     constexpr index_t P = kPanel<T>;
-    const index_t d = pk.d, dp = pk.dp, n = pk.n;
-    const index_t n_panels = pk.n_blocks * pk.nb / P;
+    const index_t d = pk.d, dp = pk.dp, nb = pk.nb, n = pk.n;
+    const index_t n_panels = pk.n_blocks * nb / P;
     const T neg_inf = -std::numeric_limits<T>::infinity();
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (index_t panel_id = 0; panel_id < n_panels; ++panel_id) {
-        T lowdim_rows[P * lanes_v<T>];  // without a row-major copy d <= lanes / 2
         const index_t j0 = panel_id * P;
-        T* rows = pk.has_rows ? pk.xb + j0 * dp : lowdim_rows;
-        const index_t ld = pk.has_rows ? dp : d;
-        T* bias = pk.bias + j0;
+        T* block = pk.has_rows ? pk.xb + (j0 / nb) * nb * dp : nullptr;
         for (index_t jj = 0; jj < P; ++jj) {
-            T* row = rows + jj * ld;
             const index_t j = j0 + jj;
-            if (j >= n) {  // padding: zero coordinates, weight exactly zero
-                for (index_t k = 0; k < ld; ++k) row[k] = T(0);
-                bias[jj] = neg_inf;
-                continue;
+            double norm2 = 0.0;
+            if (j < n && block) {
+                norm2 = centre_into_chunks<T>(data + j * d, pk.mu, d, dp, block, nb, j % nb);
+            } else if (j < n) {
+                T row[lanes_v<T>];  // without a row-major copy d <= lanes / 2
+                norm2 = centre_row<T>(data + j * d, pk.mu, d, row);
+            } else if (block) {  // padding: zero coordinates, weight exactly zero
+                T zeros[lanes_v<T>] = {};
+                centre_into_chunks<T>(zeros, nullptr, 0, dp, block, nb, j % nb);
             }
-            const double norm2 = centre_row<T>(data + j * d, pk.mu, d, row);
-            for (index_t k = d; k < ld; ++k) row[k] = T(0);
-            bias[jj] = static_cast<T>((log_w ? log_w[j] : 0.0) - 0.5 * norm2 * inv_t);
+            pk.bias[j] = j < n ? static_cast<T>((log_w ? log_w[j] : 0.0) - 0.5 * norm2 * inv_t) : neg_inf;
         }
-        T* panel = pk.dt + j0 * d;  // panels of consecutive points are consecutive
+        // panels of consecutive points are consecutive; the same rounding as the centred rows
+        T* panel = pk.dt + j0 * d;
         for (index_t k = 0; k < d; ++k)
-            for (index_t jj = 0; jj < P; ++jj) panel[k * P + jj] = rows[jj * ld + k];
+            for (index_t jj = 0; jj < P; ++jj)
+                panel[k * P + jj] =
+                    j0 + jj < n ? static_cast<T>(static_cast<double>(data[(j0 + jj) * d + k]) - pk.mu[k]) : T(0);
     }
 }
 

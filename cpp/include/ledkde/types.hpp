@@ -16,7 +16,7 @@ template <class T> struct PackedData {
     index_t n = 0, d = 0, dp = 0, nb = 0, n_blocks = 0;
     bool has_rows = false;
     T* dt = nullptr;      // n_blocks x d x nb, each block in column panels (microkernels.hpp)
-    T* xb = nullptr;      // n_blocks x nb x dp (has_rows only)
+    T* xb = nullptr;      // n_blocks x nb x dp, each block in column chunks (microkernels.hpp; has_rows only)
     T* bias = nullptr;    // n_blocks x nb: log w_i - |x_i - mu|^2 / (2t)
     const double* mu = nullptr;  // d
 };
