@@ -113,7 +113,8 @@ template <class T> struct PackedBuffers {
         pk.xb = pk.has_rows ? sized(pooled<T>(1), pk.n_blocks * nb * pk.dp) : nullptr;
         pk.bias = sized(pooled<T>(2), pk.n_blocks * nb);
         pk.mu = mu;
-        K.pack(data, log_w, 1.0 / t, pk, resolve_threads(n_threads, pk.n_blocks * nb / 32));  // >= panels / 1
+        // packing runs one task per panel of at most 32 points
+        K.pack(data, log_w, 1.0 / t, pk, resolve_threads(n_threads, pk.n_blocks * nb / 32));
     }
     PackedBuffers(const KernelTable<T>& K, const T* data, index_t n, index_t d, const double* log_w, double t,
                   index_t nb, int n_threads)
@@ -138,7 +139,8 @@ template <class T> index_t chunk_points(index_t d, const Blocking& bl) {
 }
 
 // Shrinks the query tile so that the tiles split evenly over the threads (a last odd tile would
-// leave the other threads idle for a whole tile), keeping it a multiple of the micro-kernel rows.
+// leave the other threads idle for a whole tile); tiles of 24 rows and more stay a multiple of the
+// micro-kernel's 6 rows.
 inline index_t balanced_tile(index_t m, index_t tile_m, int n_threads) {
     const index_t n_tiles = (m + tile_m - 1) / tile_m;
     if (n_threads <= 1 || n_tiles <= 1 || n_tiles % n_threads == 0) return tile_m;
@@ -273,7 +275,7 @@ LEDKDE_INSTANTIATE_ROUNDS(double)
 
 template <class T>
 void matmul_nt(const T* z, index_t kc, const T* basis, index_t n, index_t r, double scale, T* C, int n_threads,
-                 Blocking bl) {
+               Blocking bl) {
     if (kc == 0) return;
     const KernelTable<T>& K = table<T>();
     double* zero_centre = sized(pooled<double>(4), r);
@@ -288,7 +290,7 @@ void matmul_nt(const T* z, index_t kc, const T* basis, index_t n, index_t r, dou
 
 template void matmul_nt<float>(const float*, index_t, const float*, index_t, index_t, double, float*, int, Blocking);
 template void matmul_nt<double>(const double*, index_t, const double*, index_t, index_t, double, double*, int,
-                                  Blocking);
+                                Blocking);
 
 template <class T>
 void knn_select(const T* x, index_t m, const T* data, index_t n, index_t d, index_t k, index_t* out_idx, int n_threads,

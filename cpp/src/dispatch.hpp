@@ -39,7 +39,7 @@ void dkde_weighted_sum(const T* x, index_t m, const T* data, index_t n, index_t 
 // C (kc x n) = scale * z (kc x r) . basis (n x r)^T, in this library's threads (double_kde.hpp).
 template <class T>
 void matmul_nt(const T* z, index_t kc, const T* basis, index_t n, index_t r, double scale, T* C, int n_threads,
-                 Blocking blocking);
+               Blocking blocking);
 
 // Indices (m x k, nearest first) of the k nearest data points of each query.
 template <class T>

@@ -164,7 +164,7 @@ template <class T> inline index_t matmul_nt_scratch_t(const PackedData<T>& pk, c
 
 template <class T>
 void matmul_nt(const T* z, index_t kc, const PackedData<T>& pk, T scale, T* C, index_t ldc,
-                 const Scratch<T>& scratch, const Blocking& bl, int n_threads) {
+               const Scratch<T>& scratch, const Blocking& bl, int n_threads) {
     const index_t tm = bl.tile_m, nb = pk.nb, r = pk.d;
     const index_t n_tiles = (kc + tm - 1) / tm;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)

@@ -30,8 +30,8 @@ template <class T> inline double centre_row(const T* x, const double* mu, index_
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
-// Centres point j into its rows of the chunked row-major copy (wsum_chunk_width), zero padded to dp;
-// returns |x_j - mu|^2 (the chunks' sums added in order).
+// Centres point x into row jb of the block's chunked row-major copy (wsum_chunk_width), zero padded
+// to dp; x null writes a padding row of zeros. Returns |x - mu|^2 (the chunks' sums added in order).
 template <class T>
 inline double centre_into_chunks(const T* x, const double* mu, index_t d, index_t dp, T* block, index_t nb,
                                  index_t jb) {
@@ -41,8 +41,8 @@ inline double centre_into_chunks(const T* x, const double* mu, index_t d, index_
     for (index_t v = 0; v < nv;) {
         const index_t width = wsum_chunk_width(nv, v) * L, k0 = v * L;
         T* out = block + k0 * nb + jb * width;
-        const index_t len = smax<index_t>(0, smin<index_t>(width, d - k0));
-        norm2 += centre_row<T>(x + k0, mu + k0, len, out);
+        const index_t len = x ? smax<index_t>(0, smin<index_t>(width, d - k0)) : 0;
+        if (len > 0) norm2 += centre_row<T>(x + k0, mu + k0, len, out);
         for (index_t k = len; k < width; ++k) out[k] = T(0);
         v += width / L;
     }
@@ -72,8 +72,7 @@ void pack_data(const T* data, const double* log_w, double inv_t, PackedData<T>& 
                 T row[lanes_v<T>];  // without a row-major copy d <= lanes / 2
                 norm2 = centre_row<T>(data + j * d, pk.mu, d, row);
             } else if (block) {  // padding: zero coordinates, weight exactly zero
-                T zeros[lanes_v<T>] = {};
-                centre_into_chunks<T>(zeros, nullptr, 0, dp, block, nb, j % nb);
+                centre_into_chunks<T>(nullptr, pk.mu, d, dp, block, nb, j % nb);
             }
             pk.bias[j] = j < n ? static_cast<T>((log_w ? log_w[j] : 0.0) - 0.5 * norm2 * inv_t) : neg_inf;
         }
