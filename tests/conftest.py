@@ -23,6 +23,18 @@ def use_backend(name: str) -> str:
     return name
 
 
+def compiled_core():
+    """The compiled module, for a test module of its own products: the whole module skips where it is
+    not built, or fails to collect where LEDKDE_REQUIRE_BACKENDS names cpp (a broken build)."""
+    if "cpp" not in available_backends():
+        if "cpp" in _required():
+            raise RuntimeError(f"backend 'cpp' is required by {REQUIRE_BACKENDS} but ledkde_fast._core does not import")
+        pytest.skip("backend 'cpp' not available", allow_module_level=True)
+    from ledkde_fast import _core
+
+    return _core
+
+
 @pytest.fixture(params=FAST_BACKENDS)
 def fast_backend(request):
     return use_backend(request.param)

@@ -278,7 +278,7 @@ def test_kl_bound_terms_gap(rng):
     # same evaluation points (common random numbers) and a gap that grows ~h^4 / t^2 for h << sqrt(t):
     # a factor 10 in h is 10^2..10^4 in the gap, far beyond the Monte-Carlo noise (se reported below)
     assert 0 < small["integral"] < large["integral"]
-    assert all(s < l for s, l in zip(small["score_gap"], large["score_gap"]))
+    assert all(lo < hi for lo, hi in zip(small["score_gap"], large["score_gap"]))
     assert all(se < g for se, g in zip(large["score_gap_se"], large["score_gap"]))
     # the integral is the halved trapezoid rule on the grid
     g = np.array(large["score_gap"])

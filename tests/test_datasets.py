@@ -46,7 +46,8 @@ def test_circle_radius_and_distance(radius, ambient_dim):
     np.testing.assert_allclose(data.distance_to_manifold(data.points), 0.0, atol=1e-12)
     # Radial scaling by (1 + delta) moves a point exactly delta * r away, inside or outside.
     for delta in (1e-3, -0.2, 0.5):
-        np.testing.assert_allclose(data.distance_to_manifold((1 + delta) * data.points), abs(delta) * radius, atol=1e-12)
+        np.testing.assert_allclose(data.distance_to_manifold((1 + delta) * data.points), abs(delta) * radius,
+                                   atol=1e-12)
 
 
 def test_circle_uniform_grid():

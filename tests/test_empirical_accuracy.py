@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 import ledkde_fast as lk
-from oracle import data_scale, logit_scale
 import oracle
-
 from conftest import cpp_isas
+from oracle import data_scale, logit_scale
 
 # Each regime is a target for the median effective sample size 1 / sum_i w_i^2 of the weights, hit
 # by bisection on log t with the oracle: one-hot, a handful of points sharing the weight, nearly

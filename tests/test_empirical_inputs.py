@@ -1,7 +1,6 @@
 """Bad input, array layouts and dtypes, extreme regimes, blocking, threads and backend selection."""
 
-import importlib
-import os
+import importlib.metadata
 import subprocess
 import sys
 import textwrap
@@ -11,6 +10,7 @@ import pytest
 
 import ledkde_fast as lk
 import oracle
+from conftest import use_backend
 from ledkde_fast import _env
 from ledkde_fast._backends import get_backend
 
@@ -165,7 +165,7 @@ def test_block_sizes_that_do_not_divide(fast_backend, rng, dtype, d):
 
 
 def test_cpp_rejects_bad_blocking(rng):
-    pytest.importorskip("ledkde_fast._core")
+    use_backend("cpp")
     from ledkde_fast._backends import cpp
 
     x = rng.normal(size=(3, 2))
@@ -193,7 +193,7 @@ def test_thread_counts_agree_over_many_chunks(rng):
     is then shrunk to split evenly over the threads. At d = 1400 the requested tile's state spills
     out of L2 (bigger chunks) while a balanced one for 2 threads would not: the chunking must follow
     the requested tile, or the order of the sums, and so the bits, would change with the threads."""
-    pytest.importorskip("ledkde_fast._core")
+    use_backend("cpp")
     x = rng.normal(size=(200, 1400))
     data = rng.normal(size=(3000, 1400))
     results = [lk.empirical_denoiser(x, data, 700.0, backend="cpp", n_threads=n) for n in (1, 2, 3)]
@@ -230,7 +230,7 @@ def test_available_backends_and_env(monkeypatch, small):
 
 
 def test_fallback_to_numba_when_compiled_module_hidden(monkeypatch, small):
-    pytest.importorskip("numba")
+    use_backend("numba")
     # hide the compiled module: importing it now raises ImportError, as on a broken build
     monkeypatch.setitem(sys.modules, "ledkde_fast._core", None)
     monkeypatch.delitem(sys.modules, "ledkde_fast._backends.cpp", raising=False)
@@ -254,14 +254,20 @@ def test_no_numba_import_at_package_import():
 def test_show_config(capsys):
     lk.show_config()
     out = capsys.readouterr().out
-    assert "ledkde_fast" in out and "backends" in out
+    assert f"ledkde_fast: {importlib.metadata.version('ledkde_fast')}\n" in out
+    assert f"backends: {lk.available_backends()}\n" in out
+    if "cpp" in lk.available_backends():
+        from ledkde_fast import _core
+
+        assert f"isa_active: {_core.active_isa()}\n" in out
+        assert f"max_threads: {_core.max_threads()}\n" in out
 
 
 # ----------------------------------------------------------------------------- memory
 def test_peak_memory_is_o_of_output_not_m_times_n():
     """m = 20,000 queries over N = 200,000 points (d = 8, float32): an m x N matrix would take 16 GB;
     the streaming kernels must stay under 300 MB of peak RSS for the whole process."""
-    pytest.importorskip("ledkde_fast._core")
+    use_backend("cpp")
     code = textwrap.dedent("""
         import numpy as np, ledkde_fast as lk
         rng = np.random.default_rng(0)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import ledkde_fast as lk
-from ledkde_fast.distributed import LocalShards
+from ledkde_fast import _streaming
+from ledkde_fast._streaming import StreamedData
 
 REL = 1e-12
 
@@ -16,7 +17,7 @@ def close(actual, desired):
 
 @pytest.fixture
 def on_disk(tmp_path, monkeypatch):
-    monkeypatch.setattr(LocalShards, "SHARD_BYTES", 4096)  # the 1024-row minimum: several shards
+    monkeypatch.setattr(_streaming, "SLAB_BYTES", 4096)  # the 1024-row minimum: several shards
     rng = np.random.default_rng(3)
     data = rng.normal(size=(3000, 5)) + 1.0
     path = tmp_path / "data.npy"
@@ -26,7 +27,7 @@ def on_disk(tmp_path, monkeypatch):
 
 def test_memmap_equals_in_memory(on_disk):
     mm, data, x = on_disk
-    assert len(LocalShards(mm).slices) == 3
+    assert len(StreamedData(mm).slices) == 3
     for fn in (lk.empirical_denoiser, lk.empirical_score, lk.kde_log_density):
         close(fn(x, mm, 0.2), fn(x, data, 0.2))
     for fn in (lk.smoothed_denoiser, lk.smoothed_score, lk.led_kde_log_density):
@@ -64,3 +65,26 @@ def test_row_readable_array_likes_stream(on_disk):
     reader = RowReader(data)
     close(lk.empirical_denoiser(x, reader, 0.2), lk.empirical_denoiser(x, data, 0.2))
     assert reader.reads >= 3  # read shard by shard, never as a whole
+
+
+class SliceOnlyReader(RowReader):
+    """Like zarr: only slices of rows, no NumPy fancy indexing."""
+
+    def __getitem__(self, rows):
+        assert isinstance(rows, slice), f"indexed with {type(rows).__name__}"
+        return super().__getitem__(rows)
+
+
+def test_sampler_default_times_on_a_row_readable_array(on_disk):
+    """The sampler's default times come from a random subset read by slices: the same times, hence
+    the same samples, as for the array in memory."""
+    _, data, _ = on_disk
+    kw = dict(bandwidth=0.2, n_kernel=16, n_steps=5, seed=1)
+    np.testing.assert_allclose(lk.sample(SliceOnlyReader(data), 10, **kw), lk.sample(data, 10, **kw), rtol=0,
+                               atol=1e-10)
+
+
+def test_weights_with_data_on_disk_are_refused(on_disk):
+    mm, _, x = on_disk
+    with pytest.raises(ValueError, match="weights are not supported for out-of-core data"):
+        lk.empirical_denoiser(x, mm, 0.2, weights=np.ones(mm.shape[0]))

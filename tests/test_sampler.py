@@ -82,7 +82,8 @@ def test_default_times_and_grid():
         ({"schedule": "cosine"}, ValueError, "schedule must be one of"),
         ({"bandwidth": -1.0}, ValueError, "bandwidth must be finite and >= 0"),
         ({"bandwidth": lambda t: -1.0}, ValueError, "bandwidth must be finite and >= 0"),
-        ({"n_steps": 0}, ValueError, "n_steps must be a positive int"),
+        ({"n_steps": 0}, ValueError, "n_steps must be >= 1"),
+        ({"n_steps": True}, TypeError, "n_steps must be an int"),
     ],
 )
 def test_bad_input(kwargs, exc, pattern):

@@ -6,9 +6,15 @@ import pytest
 
 import ledkde_fast as lk
 import oracle
+from conftest import use_backend
 from ledkde_fast import kernels
-from ledkde_fast._validation import prepare
-from ledkde_fast.smoothed import draw_kernel
+from ledkde_fast._data import prepare
+from ledkde_fast._kernel_plan import KernelPlan
+
+
+def draw_kernel(kern, p, h, n_kernel, antithetic, rng):
+    """The draws one call of the shared-sample estimators makes."""
+    return KernelPlan.build(kern, p.source, n_kernel, antithetic).draw(h, rng)
 
 SMOOTHED = (lk.smoothed_denoiser, lk.smoothed_score, lk.led_kde_log_density)
 
@@ -43,7 +49,8 @@ def test_score_is_the_gradient_of_the_led_kde(fast_backend, rng, kernel, antithe
     for k in range(d):
         e = np.zeros(d)
         e[k] = eps
-        fd[:, k] = (lk.led_kde_log_density(x + e, data, t, h, **kw) - lk.led_kde_log_density(x - e, data, t, h, **kw)) / (2 * eps)
+        upper = lk.led_kde_log_density(x + e, data, t, h, **kw)
+        fd[:, k] = (upper - lk.led_kde_log_density(x - e, data, t, h, **kw)) / (2 * eps)
     # central differences: truncation ~ eps^2 |f'''| and rounding ~ 1e-16 |f| / eps, both < 1e-7 |score| here
     np.testing.assert_allclose(score, fd, rtol=1e-6, atol=1e-6 * np.abs(score).max())
 
@@ -251,15 +258,15 @@ def test_bad_kernels(make, pattern):
 def test_two_round_path_for_large_data_equals_the_fused_one(rng, monkeypatch):
     """Above the accumulator budget the cpp backend switches to the two-round kernels (no m x N
     weights); both paths must give the same numbers."""
-    pytest.importorskip("ledkde_fast._core")
-    from ledkde_fast import smoothed
+    use_backend("cpp")
+    from ledkde_fast import _data
 
     data = rng.normal(size=(700, 6))
     x = rng.normal(size=(13, 6))
     kw = dict(n_kernel=40, seed=9, backend="cpp")
     fused = [f(x, data, 0.3, 0.4, **kw) for f in SMOOTHED]
-    monkeypatch.setattr(smoothed, "CHUNK_BYTES", 1024)  # forces the two-round path and several draw blocks
-    monkeypatch.setattr(smoothed, "SLAB_ROWS", 256)  # and several data slabs
+    monkeypatch.setattr(_data, "CHUNK_BYTES", 1024)  # forces the two-round path and several draw blocks
+    monkeypatch.setattr(_data, "CACHE_SLAB_ROWS", 256)  # and several data slabs
     rounds = [f(x, data, 0.3, 0.4, **kw) for f in SMOOTHED]
     for a, b in zip(rounds, fused):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())

@@ -1,5 +1,12 @@
 """ledkde_fast: kernel-smoothed empirical scores and the LED-KDE for training-free diffusion
-sampling (Gabriel, Ged, Han Veiga, Schertzer, arXiv 2505.22841), on a C++/OpenMP core."""
+sampling (Gabriel, Ged, Han Veiga, Schertzer, arXiv 2505.22841), on a C++/OpenMP core.
+
+The public functions live in small modules: :mod:`~ledkde_fast.empirical` (exact scores),
+:mod:`~ledkde_fast.smoothed` (kernel-smoothed scores and the LED-KDE), :mod:`~ledkde_fast.sampler`,
+:mod:`~ledkde_fast.neighbors`, :mod:`~ledkde_fast.estimator`, :mod:`~ledkde_fast.kernels`,
+:mod:`~ledkde_fast.analysis`, :mod:`~ledkde_fast.datasets` and, for Dask clusters,
+:mod:`~ledkde_fast.distributed`.
+"""
 
 import os as _os
 

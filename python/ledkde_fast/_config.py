@@ -5,17 +5,33 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import numpy as np
 
 from . import _env
 from ._backends import available_backends, resolve_name
 
-__version__ = "0.1.0"
+try:
+    __version__: str = version("ledkde_fast")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
 
 
-def config_dict() -> dict:
-    info = {
+def config_dict() -> dict[str, Any]:
+    """Versions, backends, compiled-core facts and environment settings, as a nested dict.
+
+    Returns
+    -------
+    dict
+        Keys ``ledkde_fast``, ``python``, ``numpy``, ``platform``, ``backends``,
+        ``default_backend``, ``cpp`` (a dict of the compiled core's facts, or a string saying why it
+        is not available), ``numba`` and ``environment``.
+    """
+    from ._backends import build_info
+
+    info: dict[str, Any] = {
         "ledkde_fast": __version__,
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -27,17 +43,9 @@ def config_dict() -> dict:
     except ImportError as exc:
         info["default_backend"] = f"none ({exc})"
     try:
-        from . import _core
+        info["cpp"] = build_info()
     except ImportError as exc:
         info["cpp"] = f"not available ({exc})"
-    else:
-        info["cpp"] = {
-            "compiler": _core.compiler,
-            "openmp": _core.openmp_enabled(),
-            "max_threads": _core.max_threads(),
-            "isas_compiled": _core.compiled_isas(),
-            "isa_active": _core.active_isa(),
-        }
     try:
         import numba
     except ImportError:
@@ -49,7 +57,8 @@ def config_dict() -> dict:
     return info
 
 
-def _format(value, indent: int = 2) -> list[str]:
+def _format(value: dict[str, Any], indent: int = 2) -> list[str]:
+    """Indented ``key: value`` lines of a nested dict."""
     lines = []
     for key, val in value.items():
         if isinstance(val, dict):
@@ -61,6 +70,25 @@ def _format(value, indent: int = 2) -> list[str]:
 
 
 def show_config() -> None:
-    """Print version, backends, compiled instruction sets, OpenMP and thread counts."""
+    """Print version, backends, compiled instruction sets, OpenMP and thread counts.
+
+    The same facts as ``ledkde info`` on the command line (``ledkde info --json`` prints them as
+    JSON).
+
+    Returns
+    -------
+    None
+        The report goes to standard output.
+
+    Examples
+    --------
+    >>> import ledkde_fast
+    >>> ledkde_fast.show_config()
+    ledkde_fast configuration
+      ledkde_fast: ...
+      python: ...
+      backends: [...'reference'...]
+    ...
+    """
     print("ledkde_fast configuration")
     print("\n".join(_format(config_dict())))

@@ -1,62 +1,99 @@
-"""Drives a backend's streaming log-sum-exp over the data in slabs, so that the packed copy a
-kernel makes stays bounded however large the data set; the per-query state merges across slabs."""
+"""Local streaming: the one slab-size policy, the slab loop over an in-memory array, and data sets
+that do not fit in memory (a ``numpy.memmap`` or any row-readable array-like) read one slab at a time.
+
+A slab bounds what one kernel call sees (its packed copy of the data) and, out of core, what is in
+memory at once; the per-query log-sum-exp states of the slabs merge exactly (:mod:`ledkde_fast._lse`).
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from ._backends import get_backend
-from ._validation import Problem
+from ._backends import operation
+from ._lse import LseState
+from ._shards import Shard, ShardedSource, make_shard, shard_summary
 
-#: Largest slice of the data handed to one kernel call, in bytes of input.
+#: Largest slab of the data handed to one kernel call or held in memory at once, in bytes of input.
 SLAB_BYTES = 64 << 20
-
-
-class LseState(NamedTuple):
-    """Per query: max of the logits (log w_i - |x - x_i|^2 / 2t), sum of exp(logit - max), and the
-    same sum weighted by x_i (None when not requested). Float64 whatever the input dtype."""
-
-    max: np.ndarray
-    sum: np.ndarray
-    acc: Optional[np.ndarray]
-
-    @classmethod
-    def empty(cls, m: int, d: int, want_acc: bool) -> "LseState":
-        return cls(np.full(m, -np.inf), np.zeros(m), np.zeros((m, d)) if want_acc else None)
-
-    def log_sum_exp(self) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return self.max + np.log(self.sum)
-
-    def mean(self) -> np.ndarray:
-        return self.acc / self.sum[:, None]
+#: Fewest rows of a slab (below it, the per-call overhead dominates).
+MIN_SLAB_ROWS = 1024
 
 
 def slab_rows(d: int, itemsize: int) -> int:
-    return max(1024, SLAB_BYTES // max(1, d * itemsize))
+    """Rows per slab for rows of ``d`` values of ``itemsize`` bytes."""
+    return max(MIN_SLAB_ROWS, SLAB_BYTES // max(1, d * itemsize))
 
 
-def lse_state(problem: Problem, backend: str, want_acc: bool, x: Optional[np.ndarray] = None) -> LseState:
-    """Streaming log-sum-exp state of queries ``x`` (default: the problem's) over all the data."""
-    be = get_backend(backend)
-    x = problem.x if x is None else x
-    data, log_w = problem.data, problem.log_weights
+def slab_slices(n: int, d: int, itemsize: int) -> list[slice]:
+    """The slabs of ``n`` rows (at least one, possibly empty)."""
+    step = slab_rows(d, itemsize)
+    return [slice(a, min(n, a + step)) for a in range(0, n, step)] or [slice(0, 0)]
+
+
+def lse_over_slabs(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float, want_acc: bool,
+                   backend: str, n_threads: int) -> LseState:
+    """Streaming log-sum-exp state of the queries ``x`` over in-memory ``data``, slab by slab."""
+    accumulate = operation(backend, "lse_accumulate")
     state = LseState.empty(x.shape[0], data.shape[1], want_acc)
     if x.shape[0] == 0:
         return state
-    step = slab_rows(data.shape[1], data.itemsize)
-    for start in range(0, data.shape[0], step):
-        rows = slice(start, start + step)
-        be.lse_accumulate(x, data[rows], None if log_w is None else log_w[rows], problem.t, state,
-                          problem.n_threads)
+    for rows in slab_slices(data.shape[0], data.shape[1], data.itemsize):
+        accumulate(x, data[rows], None if log_w is None else log_w[rows], t, state, n_threads)
     return state
 
 
-def log_normaliser(problem: Problem) -> float:
-    """log of the total weight the logits carry: log N for unit weights, 0 for normalised weights,
-    plus the Gaussian's (d/2) log(2 pi t)."""
-    n, d = problem.data.shape
-    log_mass = np.log(n) if problem.log_weights is None else 0.0
-    return log_mass + 0.5 * d * np.log(2.0 * np.pi * problem.t)
+def is_row_readable(data: Any) -> bool:
+    """A memmap, or an array-like that is not a NumPy array but can be read in row blocks (h5py and
+    zarr arrays, for example): 2-D shape, a dtype and slicing.
+    """
+    if isinstance(data, np.memmap):
+        return True
+    return (not isinstance(data, (np.ndarray, list, tuple, ShardedSource))
+            and len(getattr(data, "shape", ())) == 2 and hasattr(data, "dtype") and hasattr(data, "__getitem__"))
+
+
+def read_rows(array: Any, rows: slice) -> np.ndarray:
+    """Rows ``rows`` of an out-of-core array in ordinary memory. A file-backed C-ordered memmap is read
+    with plain file I/O: pages touched through the mapping would stay resident and count against
+    the process.
+    """
+    if isinstance(array, np.memmap) and getattr(array, "filename", None) and array.flags.c_contiguous:
+        row_bytes = array.shape[1] * array.dtype.itemsize
+        with open(str(array.filename), "rb") as fh:
+            fh.seek(array.offset + rows.start * row_bytes)
+            flat = np.fromfile(fh, dtype=array.dtype, count=(rows.stop - rows.start) * array.shape[1])
+        return flat.reshape(rows.stop - rows.start, array.shape[1])
+    return np.array(array[rows])
+
+
+class StreamedData(ShardedSource):
+    """An array too large for memory seen as slabs processed one after another in this process: the
+    same exact reductions as the Dask-sharded source, with at most one slab in memory at a time.
+    """
+
+    def __init__(self, array: Any):
+        if len(getattr(array, "shape", ())) != 2:
+            raise ValueError("data must be a 2-D array of shape (N, d)")
+        self.array = array
+        n, d = array.shape
+        self.slices = slab_slices(n, d, np.dtype(array.dtype).itemsize)
+        super().__init__([shard_summary(self._shard(sl)) for sl in self.slices])
+
+    def _shard(self, rows: slice) -> Shard:
+        return make_shard(read_rows(self.array, rows), rows.start, None, None)
+
+    def _round(self, fn: Any, arrays: dict[str, Any], scattered: dict[str, Any], *args: Any) -> list[Any]:
+        return [fn(self._shard(sl), *args, **arrays) for sl, s in zip(self.slices, self.summaries) if s["n"]]
+
+    def sample_rows(self, count: int, seed: int) -> np.ndarray:
+        """At most ``count`` random rows, read in increasing order."""
+        n = self.n
+        if n <= count:
+            return read_rows(self.array, slice(0, n))
+        rows = np.sort(np.random.default_rng(seed).choice(n, count, replace=False))
+        if isinstance(self.array, np.memmap):
+            return np.asarray(self.array[rows])
+        # row-readable arrays promise slices, not fancy indexing (zarr, for one, differs from NumPy)
+        return np.concatenate([np.asarray(self.array[i:i + 1]) for i in rows])

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Optional, Sequence
 
 import numpy as np
 
 from ._config import config_dict, show_config
 
 
-def _experiment(args) -> int:
+def _experiment(args: argparse.Namespace) -> int:
+    """Run ``ledkde experiment`` and print the sweep's table."""
     from .experiments import memorization_experiment
 
     options = dict(n_data=args.n_data, n_samples=args.n_samples, n_steps=args.n_steps, n_kernel=args.n_kernel,
@@ -29,12 +31,14 @@ def _experiment(args) -> int:
         print(" | ".join("-" if row.get(k) is None else f"{row[k]:.3g}" for k in keys))
     if "theory" in report:
         th = report["theory"]
-        print(f"theory: variance slope in t fitted {th['law_slope_fitted']:.2f}, predicted {th['law_slope_predicted']:.2f}")
+        print(f"theory: variance slope in t fitted {th['law_slope_fitted']:.2f}, "
+              f"predicted {th['law_slope_predicted']:.2f}")
     print(f"report and figures in {args.out}/")
     return 0
 
 
-def _sample(args) -> int:
+def _sample(args: argparse.Namespace) -> int:
+    """Run ``ledkde sample`` and save the samples as .npy."""
     from . import datasets
     from .sampler import sample
 
@@ -52,6 +56,7 @@ def _sample(args) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    """Add the options shared by ``experiment`` and ``sample``."""
     p.add_argument("--n-samples", type=int)
     p.add_argument("--n-steps", type=int)
     p.add_argument("--n-kernel", type=int, default=1024)
@@ -63,6 +68,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``ledkde`` command (sub-commands info, experiment, sample).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser.
+    """
     parser = argparse.ArgumentParser(prog="ledkde", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print the build and run-time configuration")
@@ -89,7 +101,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``ledkde`` command.
+
+    Sub-commands: ``info`` (build and run-time configuration; ``--json`` for JSON),
+    ``experiment memorization`` (reproduce the paper's memorisation experiment) and ``sample``
+    (draw samples by reverse diffusion and save them as .npy). ``ledkde <command> --help`` lists
+    the options.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status, 0 on success.
+
+    Raises
+    ------
+    SystemExit
+        For bad arguments or ``--help`` (from :mod:`argparse`).
+
+    Examples
+    --------
+    >>> from ledkde_fast.cli import main
+    >>> main(["info"])
+    ledkde_fast configuration
+    ...
+    0
+    """
     args = build_parser().parse_args(argv)
     if args.command == "info":
         if args.json:

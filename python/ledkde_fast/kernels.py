@@ -3,17 +3,17 @@
 Every kernel is the law of ``Y = h S`` where ``h`` is the ``bandwidth`` and ``S`` a standardised
 kernel draw:
 
-============================  ========================================  ===================
-kernel                        standardised draw S                      E|S|^2
-============================  ========================================  ===================
-``"gaussian"`` / Gaussian()   N(0, I_d)                                d
-Covariance(M)                 N(0, M), M (d x d) symmetric PSD          trace(M)
-Factor(L)                     L z, z ~ N(0, I_r), L (d x r)             ||L||_F^2
-``"pca"`` / PCA(rank)         U_r z, z ~ N(0, I_r), U_r the top-r       r
+============================  =========================================  ===================
+kernel                        standardised draw S                        ``E|S|^2``
+============================  =========================================  ===================
+``"gaussian"`` / Gaussian()   N(0, I_d)                                  d
+Covariance(M)                 N(0, M), M (d x d) symmetric PSD           trace(M)
+Factor(L)                     L z, z ~ N(0, I_r), L (d x r)              ``||L||_F^2``
+``"pca"`` / PCA(rank)         U_r z, z ~ N(0, I_r), U_r the top-r        r
                               principal directions of the (weighted,
                               centred) data: smoothing *along* the data
-Samples(s)                    the rows of s (n_kernel x d) as given     mean_j |s_j|^2
-============================  ========================================  ===================
+Samples(s)                    the rows of s (n_kernel x d) as given      ``mean_j |s_j|^2``
+============================  =========================================  ===================
 
 So Covariance(M) smooths with N(0, h^2 M) and Factor(L) with N(0, h^2 L L^T). The Gaussian families
 draw antithetic pairs (S, -S) by default, which makes the sample mean exactly zero.
@@ -21,42 +21,166 @@ draw antithetic pairs (S, -S) by default, which makes the sample mean exactly ze
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ._validation import as_int, as_real_values
 
 __all__ = ["Gaussian", "Covariance", "Factor", "PCA", "Samples", "as_kernel"]
 
+#: Names accepted by ``kernel=`` (besides Kernel objects).
+KernelName = Literal["gaussian", "pca"]
+
 
 class Kernel:
-    """Base class: ``factor(data, log_w)`` returns F (d x r) with S = F z, or None for explicit samples."""
+    """Base class of the smoothing kernels.
 
-    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> np.ndarray:  # pragma: no cover
+    A kernel is the law of the standardised draw S. :meth:`factor` returns a d x r matrix F with
+    S = F z, z ~ N(0, I_r), or None for a kernel given by explicit samples (:class:`Samples`).
+    """
+
+    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> Optional[np.ndarray]:  # pragma: no cover
+        """Return the factor F (d x r) with S = F z, or None when the kernel is given by explicit samples.
+
+        Parameters
+        ----------
+        data : ndarray, shape (N, d)
+            Training points (only their width d is used, except by :class:`PCA`).
+        log_w : ndarray, shape (N,), or None
+            Normalised log-weights of the points; None for unit weights.
+
+        Returns
+        -------
+        ndarray, shape (d, r), or None
+            The factor.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: the subclasses implement it.
+        """
         raise NotImplementedError
 
-    def second_moment(self, factor: np.ndarray) -> float:
+    def second_moment(self, factor: Optional[np.ndarray]) -> float:
+        """Return ``E|S|^2`` of the standardised draw, the squared Frobenius norm of F.
+
+        Parameters
+        ----------
+        factor : ndarray, shape (d, r)
+            What :meth:`factor` returned.
+
+        Returns
+        -------
+        float
+            ``sum(F * F)``.
+        """
+        assert factor is not None, "this kernel has no factor"
         return float(np.sum(factor * factor))
 
 
 @dataclass(frozen=True)
 class Gaussian(Kernel):
-    """Isotropic N(0, h^2 I_d)."""
+    """Isotropic N(0, h^2 I_d): the standardised draw is S ~ N(0, I_d).
 
-    def factor(self, data, log_w):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.kernels import Gaussian
+    >>> kernel = Gaussian()
+    >>> kernel.factor(np.zeros((5, 2)), None)
+    array([[1., 0.],
+           [0., 1.]])
+    >>> kernel.second_moment(kernel.factor(np.zeros((5, 2)), None))
+    2.0
+    """
+
+    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> np.ndarray:
+        """Return the identity: S = z.
+
+        Parameters
+        ----------
+        data : ndarray, shape (N, d)
+            Training points (only d is used).
+        log_w : ndarray, shape (N,), or None
+            Ignored.
+
+        Returns
+        -------
+        ndarray, shape (d, d)
+            The identity matrix.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import Gaussian
+        >>> Gaussian().factor(np.zeros((5, 3)), None).shape
+        (3, 3)
+        """
         return np.eye(data.shape[1])
 
-    def second_moment(self, factor):
+    def second_moment(self, factor: Optional[np.ndarray]) -> float:
+        """Return ``E|S|^2 = d``.
+
+        Parameters
+        ----------
+        factor : ndarray, shape (d, d)
+            What :meth:`factor` returned.
+
+        Returns
+        -------
+        float
+            The dimension d.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import Gaussian
+        >>> Gaussian().second_moment(np.eye(3))
+        3.0
+        """
+        assert factor is not None, "this kernel has no factor"
         return float(factor.shape[0])
 
 
 @dataclass(frozen=True, eq=False)
 class Covariance(Kernel):
-    """N(0, h^2 M) for a symmetric positive semi-definite d x d matrix M."""
+    """N(0, h^2 M) for a symmetric positive semi-definite d x d matrix M.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (d, d)
+        M: real, finite, symmetric (to 1e-10 relative) and positive semi-definite. The kernel keeps
+        a private float64 copy.
+
+    Raises
+    ------
+    TypeError
+        If ``matrix`` is not an array of real numbers.
+    ValueError
+        If it is not finite, 2-D, square, symmetric or positive semi-definite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ledkde_fast
+    >>> from ledkde_fast.kernels import Covariance
+    >>> kernel = Covariance(np.array([[2.0, 0.0], [0.0, 0.5]]))
+    >>> f = kernel.factor(np.zeros((4, 2)), None)
+    >>> bool(np.allclose(f @ f.T, kernel.matrix))
+    True
+    >>> data = np.random.default_rng(0).normal(size=(20, 2))
+    >>> ledkde_fast.smoothed_score(data[:3], data, 0.1, 0.2, kernel=kernel, n_kernel=8, seed=0).shape
+    (3, 2)
+    """
 
     matrix: np.ndarray
+    _factor: np.ndarray = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Validate M and compute its symmetric square-root factor once."""
         m = _real_matrix(self.matrix, "covariance matrix")
         if m.shape[0] != m.shape[1]:
             raise ValueError(f"covariance matrix must be square (d x d), got shape {m.shape}")
@@ -64,41 +188,175 @@ class Covariance(Kernel):
             raise ValueError("covariance matrix must be symmetric")
         evals, evecs = np.linalg.eigh(0.5 * (m + m.T))
         if evals.min() < -1e-10 * max(1.0, abs(evals).max()):
-            raise ValueError(f"covariance matrix must be positive semi-definite (smallest eigenvalue {evals.min():.3g})")
+            raise ValueError("covariance matrix must be positive semi-definite "
+                             f"(smallest eigenvalue {evals.min():.3g})")
         object.__setattr__(self, "matrix", m)
         object.__setattr__(self, "_factor", evecs * np.sqrt(np.clip(evals, 0.0, None)))
 
-    def factor(self, data, log_w):
+    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> np.ndarray:
+        """Return F = V diag(sqrt(lambda)) from the eigendecomposition M = V diag(lambda) V^T (F F^T = M).
+
+        Parameters
+        ----------
+        data : ndarray, shape (N, d)
+            Training points (only d is used).
+        log_w : ndarray, shape (N,), or None
+            Ignored.
+
+        Returns
+        -------
+        ndarray, shape (d, d)
+            The factor.
+
+        Raises
+        ------
+        ValueError
+            If M is not d x d.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import Covariance
+        >>> f = Covariance(np.diag([4.0, 1.0])).factor(np.zeros((3, 2)), None)
+        >>> np.round(np.abs(f), 3)
+        array([[0., 2.],
+               [1., 0.]])
+        """
         _check_width(self.matrix.shape[0], data.shape[1], "covariance matrix")
         return self._factor
 
 
 @dataclass(frozen=True, eq=False)
 class Factor(Kernel):
-    """N(0, h^2 L L^T) for a d x r factor L: anisotropic, and low-rank when r < d."""
+    """N(0, h^2 L L^T) for a d x r factor L: anisotropic, and low-rank when r < d.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (d, r)
+        L: real and finite. The kernel keeps a private float64 copy.
+
+    Raises
+    ------
+    TypeError
+        If ``matrix`` is not an array of real numbers.
+    ValueError
+        If it is not finite or not 2-D.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.kernels import Factor
+    >>> kernel = Factor(np.array([[1.0], [1.0]]))  # smoothing along the diagonal only
+    >>> f = kernel.factor(np.zeros((4, 2)), None)
+    >>> f.shape, kernel.second_moment(f)
+    ((2, 1), 2.0)
+    """
 
     matrix: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Validate L and keep a private float64 copy."""
         object.__setattr__(self, "matrix", _real_matrix(self.matrix, "kernel factor"))
 
-    def factor(self, data, log_w):
+    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> np.ndarray:
+        """Return L itself.
+
+        Parameters
+        ----------
+        data : ndarray, shape (N, d)
+            Training points (only d is used).
+        log_w : ndarray, shape (N,), or None
+            Ignored.
+
+        Returns
+        -------
+        ndarray, shape (d, r)
+            L.
+
+        Raises
+        ------
+        ValueError
+            If L does not have d rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import Factor
+        >>> Factor(np.ones((3, 1))).factor(np.zeros((5, 3)), None).ravel()
+        array([1., 1., 1.])
+        """
         _check_width(self.matrix.shape[0], data.shape[1], "kernel factor")
         return self.matrix
 
 
 @dataclass(frozen=True)
 class PCA(Kernel):
-    """Isotropic Gaussian of std h restricted to the span of the top-``rank`` principal directions of
-    the data (weighted when the data are): smoothing along the data and not across it."""
+    """Isotropic Gaussian of std h restricted to the span of the top-``rank`` principal directions.
+
+    The directions are those of the data (weighted when the data are): smoothing along the data and
+    not across it.
+
+    Parameters
+    ----------
+    rank : int
+        Number r >= 1 of principal directions (at most min(N, d) of the data it is used with).
+
+    Raises
+    ------
+    TypeError
+        If ``rank`` is not an int.
+    ValueError
+        If ``rank`` < 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.kernels import PCA
+    >>> data = np.array([[-2.0, 0.1], [2.0, 0.1], [-1.0, -0.1], [1.0, -0.1]])
+    >>> f = PCA(1).factor(data, None)  # the first axis, along which the data spread
+    >>> np.round(np.abs(f), 3)
+    array([[1.],
+           [0.]])
+    >>> PCA(1).second_moment(f)
+    1.0
+    """
 
     rank: int
 
-    def __post_init__(self):
-        if isinstance(self.rank, bool) or not isinstance(self.rank, (int, np.integer)) or self.rank < 1:
+    def __post_init__(self) -> None:
+        """Check the rank: an int >= 1."""
+        if as_int(self.rank, "rank") < 1:
             raise ValueError(f"rank must be a positive integer, got {self.rank!r}")
 
-    def factor(self, data, log_w):
+    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> np.ndarray:
+        """Return the top-``rank`` eigenvectors of the (weighted) covariance of the data.
+
+        Parameters
+        ----------
+        data : ndarray, shape (N, d)
+            Training points.
+        log_w : ndarray, shape (N,), or None
+            Their normalised log-weights; None for unit weights.
+
+        Returns
+        -------
+        ndarray, shape (d, rank)
+            Orthonormal columns, each signed so that its largest entry is positive.
+
+        Raises
+        ------
+        ValueError
+            If ``rank`` > min(N, d).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import PCA
+        >>> data = np.random.default_rng(0).normal(size=(10, 4))
+        >>> f = PCA(2).factor(data, None)
+        >>> f.shape, bool(np.allclose(f.T @ f, np.eye(2)))
+        ((4, 2), True)
+        """
         n, d = data.shape
         if self.rank > min(n, d):
             raise ValueError(f"rank={self.rank} exceeds min(N, d) = {min(n, d)}")
@@ -108,59 +366,180 @@ class PCA(Kernel):
         centred = x - w @ x
         return principal_directions((centred * w[:, None]).T @ centred, self.rank)
 
-    def second_moment(self, factor):
+    def second_moment(self, factor: Optional[np.ndarray]) -> float:
+        """Return ``E|S|^2 = rank``.
+
+        Parameters
+        ----------
+        factor : ndarray, shape (d, rank)
+            What :meth:`factor` returned (unused).
+
+        Returns
+        -------
+        float
+            The rank.
+
+        Examples
+        --------
+        >>> from ledkde_fast.kernels import PCA
+        >>> PCA(3).second_moment(None)
+        3.0
+        """
         return float(self.rank)
 
 
 @dataclass(frozen=True, eq=False)
 class Samples(Kernel):
-    """Explicit standardised kernel draws s (n_kernel x d); Y_j = h s_j. Used exactly as given."""
+    """Explicit standardised kernel draws s (n_kernel x d); Y_j = h s_j. Used exactly as given.
+
+    Parameters
+    ----------
+    samples : array_like, shape (n_kernel, d)
+        The draws: real and finite, at least one row. The kernel keeps a private float64 copy.
+
+    Raises
+    ------
+    TypeError
+        If ``samples`` is not an array of real numbers.
+    ValueError
+        If it is not finite, not 2-D or has no row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.kernels import Samples
+    >>> kernel = Samples(np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]]))
+    >>> kernel.factor(np.zeros((3, 2)), None) is None
+    True
+    >>> kernel.second_moment(None)
+    2.5
+    """
 
     samples: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Validate the draws and keep a private float64 copy."""
         s = _real_matrix(self.samples, "kernel samples")
         if s.shape[0] < 1:
             raise ValueError("kernel samples must contain at least one row")
         object.__setattr__(self, "samples", s)
 
-    def factor(self, data, log_w):
+    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> None:
+        """Return None: the draws are used as given.
+
+        Parameters
+        ----------
+        data : ndarray, shape (N, d)
+            Training points (only d is used).
+        log_w : ndarray, shape (N,), or None
+            Ignored.
+
+        Returns
+        -------
+        None
+            There is no factor.
+
+        Raises
+        ------
+        ValueError
+            If the draws do not have d columns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import Samples
+        >>> print(Samples(np.ones((4, 2))).factor(np.zeros((3, 2)), None))
+        None
+        """
         _check_width(self.samples.shape[1], data.shape[1], "kernel samples")
         return None
 
-    def second_moment(self, factor):
+    def second_moment(self, factor: Optional[np.ndarray]) -> float:
+        """Return the sample mean of ``|s_j|^2``.
+
+        Parameters
+        ----------
+        factor : None
+            What :meth:`factor` returned (unused).
+
+        Returns
+        -------
+        float
+            ``mean_j |s_j|^2``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import Samples
+        >>> Samples(np.array([[3.0, 4.0], [0.0, 1.0]])).second_moment(None)
+        13.0
+        """
         return float(np.mean(np.sum(self.samples**2, axis=1)))
 
 
 def principal_directions(cov: np.ndarray, rank: int) -> np.ndarray:
-    """The top-``rank`` eigenvectors (d x rank) of a covariance matrix, each signed so that its
-    largest entry is positive: a deterministic choice, so that covariances equal to rounding (one
-    data set held whole or in shards) give the same directions."""
+    """Return the top-``rank`` eigenvectors (d x rank) of a covariance matrix.
+
+    Each is signed so that its largest entry is positive: a deterministic choice, so that
+    covariances equal to rounding (one data set held whole or in shards) give the same directions.
+    """
     evals, evecs = np.linalg.eigh(0.5 * (cov + cov.T))
     top = evecs[:, np.argsort(evals)[::-1][:rank]]
     signs = np.sign(top[np.abs(top).argmax(axis=0), np.arange(rank)])
     return np.ascontiguousarray(top * np.where(signs == 0, 1.0, signs))
 
 
-def _real_matrix(value, name):
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
-    arr = np.array(arr, dtype=np.float64)  # a private copy: the kernel must not change under the user
+def _real_matrix(value: ArrayLike, name: str) -> np.ndarray:
+    """Return a 2-D finite real matrix as a private float64 copy (the kernel must not change under the user)."""
+    arr = as_real_values(value, name)
+    if isinstance(value, np.ndarray) and np.may_share_memory(arr, value):
+        arr = arr.copy()
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got {arr.ndim} dimension(s)")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
 
-def _check_width(width, d, name):
+def _check_width(width: int, d: int, name: str) -> None:
+    """ValueError unless the kernel's width matches the data's dimension d."""
     if width != d:
         raise ValueError(f"{name} has {width} rows/columns for the dimension but data has d={d}")
 
 
-def as_kernel(kernel, rank=None) -> Kernel:
-    """Resolve the ``kernel=`` argument: a name ("gaussian", "pca" with ``rank``) or a Kernel."""
+def as_kernel(kernel: Union[KernelName, Kernel], rank: Optional[int] = None) -> Kernel:
+    """Resolve the ``kernel=`` argument: a name ("gaussian", "pca" with ``rank``) or a Kernel.
+
+    Parameters
+    ----------
+    kernel : {"gaussian", "pca"} or Kernel
+        A name (case and surrounding spaces ignored) or a kernel object, returned as is.
+    rank : int, optional
+        Number of principal directions; required with ``"pca"``, refused otherwise.
+
+    Returns
+    -------
+    Kernel
+        The kernel object.
+
+    Raises
+    ------
+    TypeError
+        If ``kernel`` is neither a string nor a Kernel (a bare matrix is refused: wrap it in
+        :class:`Covariance`, :class:`Factor` or :class:`Samples`), or ``rank`` is not an int.
+    ValueError
+        For an unknown name, a missing ``rank`` with ``"pca"``, a ``rank`` with anything else, or
+        ``rank`` < 1.
+
+    Examples
+    --------
+    >>> from ledkde_fast.kernels import Gaussian, as_kernel
+    >>> as_kernel("gaussian")
+    Gaussian()
+    >>> as_kernel("pca", rank=2)
+    PCA(rank=2)
+    >>> kernel = Gaussian()
+    >>> as_kernel(kernel) is kernel
+    True
+    """
     if isinstance(kernel, Kernel):
         if rank is not None:
             raise ValueError("rank is only used with kernel='pca'")

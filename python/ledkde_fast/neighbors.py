@@ -1,84 +1,71 @@
-"""Exact k-nearest neighbours through the blocked core: no m x N distance matrix."""
+"""Exact k-nearest neighbours through the blocked kernels: no m x N distance matrix."""
 
 from __future__ import annotations
 
-import numbers
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._backends import available_backends, resolve_name
-from ._validation import as_data, as_queries, as_threads, result_dtype
+from ._backends import BackendName, resolve_name
+from ._data import as_source
+from ._validation import as_int, as_queries, as_threads
+
+if TYPE_CHECKING:
+    from .distributed import ShardedData
 
 __all__ = ["nearest_neighbors"]
 
-#: Queries per chunk of the reference and Numba paths (bounds their (chunk, N) temporaries).
-_CHUNK_BYTES = 32 << 20
 
-
-def _select_reference(x, data, k):
-    out = np.empty((x.shape[0], k), dtype=np.int64)
-    step = max(1, _CHUNK_BYTES // (8 * data.shape[0]))
-    x64, d64 = x.astype(np.float64), data.astype(np.float64)
-    for start in range(0, x.shape[0], step):
-        diff = x64[start:start + step, None, :] - d64[None, :, :]
-        d2 = np.einsum("mnd,mnd->mn", diff, diff)
-        out[start:start + step] = np.argsort(d2, axis=1, kind="stable")[:, :k]
-    return out
-
-
-def _select_numba(x, data, k, n_threads):
-    from ._backends.numba import knn_select
-
-    return knn_select(x, data, k, n_threads)
-
-
-def _select_cpp(x, data, k, n_threads):
-    from . import _core
-
-    return _core.knn_select(x, data, k, n_threads)
-
-
-def nearest_neighbors(x, data, k=1, *, backend="auto", n_threads=None):
+def nearest_neighbors(x: ArrayLike, data: ArrayLike | ShardedData, k: int = 1, *, backend: BackendName = "auto",
+                      n_threads: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest training points of each query.
 
-    Returns ``(distances, indices)``, both of shape (m, k) (or (k,) for a 1-D ``x``): Euclidean
-    distances in float64, recomputed exactly from the selected points and sorted ascending (ties by
-    smaller index), and int64 indices into ``data``. The selection streams over the data in blocks.
-    """
-    from .distributed import streamed
+    The selection streams over the data in blocks (and over slabs or shards for out-of-core and
+    sharded data); the distances of the selected points are then recomputed exactly in float64, so
+    rounding in the selection cannot misorder them.
 
-    data = streamed(data)
-    sharded = getattr(data, "_ledkde_sharded", False)
-    if not sharded:
-        data = as_data(data)
-    n, d = (data.n, data.d) if sharded else data.shape
-    xq, one_point = as_queries(x, d)
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be between 1 and the number of data points ({n}), got {k}")
-    threads = as_threads(n_threads)
-    if sharded:
-        dist, idx = data.knn(np.ascontiguousarray(xq, dtype=np.float64), int(k), backend, threads)
-        return (dist[0], idx[0]) if one_point else (dist, idx)
-    name = resolve_name(backend)
-    dtype = result_dtype(xq.dtype, data.dtype)
-    xc = np.ascontiguousarray(xq, dtype=dtype)
-    dc = np.ascontiguousarray(data, dtype=dtype)
-    if xc.shape[0] == 0:
-        idx = np.zeros((0, k), dtype=np.int64)
-    elif name == "cpp" or (name == "cuda" and "cpp" in available_backends()):
-        # the CUDA module has no selection kernel: the CPU core selects for it
-        idx = _select_cpp(xc, dc, int(k), threads)
-    elif name == "numba":
-        idx = _select_numba(xc, dc, int(k), threads)
-    else:
-        idx = _select_reference(xc, dc, int(k))
-    # exact float64 distances of the selected points; re-sort so rounding in the selection cannot
-    # misorder near-ties
-    diff = xq.astype(np.float64)[:, None, :] - np.asarray(data, dtype=np.float64)[idx]
-    dist = np.sqrt(np.einsum("mkd,mkd->mk", diff, diff))
-    order = np.lexsort((idx, dist), axis=1) if dist.size else np.zeros_like(idx)
-    dist = np.take_along_axis(dist, order, axis=1)
-    idx = np.take_along_axis(idx, order, axis=1)
+    Parameters
+    ----------
+    x : array_like, shape (m, d) or (d,)
+        Query points; a 1-D ``x`` is one point and gives 1-D results.
+    data : array_like, shape (N, d), or ShardedData
+        Training points (a memmap streams from disk).
+    k : int
+        Number of neighbours, 1 <= k <= N.
+    backend : {"auto", "cpp", "numba", "reference"}
+        Compute backend (``cuda`` has no selection kernel and raises a ValueError).
+    n_threads : int, optional
+        Threads for the kernel; default LEDKDE_NUM_THREADS or all cores.
+
+    Returns
+    -------
+    distances : numpy.ndarray of float64, shape (m, k) or (k,)
+        Euclidean distances, ascending (ties by smaller index).
+    indices : numpy.ndarray of int64, shape (m, k) or (k,)
+        Row indices into ``data``.
+
+    Raises
+    ------
+    TypeError
+        A non-int ``k`` or another argument of the wrong kind.
+    ValueError
+        ``k`` out of range, mismatched dimensions, NaN or infinite points, an unknown or unavailable
+        backend, or a backend without a selection kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ledkde_fast as lk
+    >>> data = np.array([[0.0], [1.0], [3.0]])
+    >>> dist, idx = lk.nearest_neighbors([[0.9]], data, k=2)
+    >>> idx, np.round(dist, 6)
+    (array([[1, 0]]), array([[0.1, 0.9]]))
+    """
+    source = as_source(data)
+    xq, one_point = as_queries(x, source.d)
+    k = as_int(k, "k")
+    if not 1 <= k <= source.n:
+        raise ValueError(f"k must be between 1 and the number of data points ({source.n}), got {k}")
+    dist, idx = source.knn(xq, k, resolve_name(backend), as_threads(n_threads))
     return (dist[0], idx[0]) if one_point else (dist, idx)

@@ -1,4 +1,4 @@
-"""Reverse diffusion with the empirical or kernel-smoothed score (DESIGN.md 1).
+"""Reverse diffusion with the empirical or kernel-smoothed score (docs/maths.rst, "Samplers").
 
 The forward process is Brownian motion, dX = dB (variance-exploding: p_t = p* convolved with
 N(0, t I)). Sampling starts from N(mean of data, t_max I) and runs the reverse SDE
@@ -8,61 +8,128 @@ empirical score when the bandwidth is 0). Every step sends all samples to the co
 
 from __future__ import annotations
 
-import dataclasses
-import numbers
 import warnings
-from typing import Callable, Union
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._backends import resolve_name
-from ._validation import Problem, as_data, as_log_weights, as_threads, prepare_sharded, result_dtype
-from .smoothed import as_bandwidth, as_generator, estimate, estimate_sharded, prepare_smoothing, sharded_plan
+from ._backends import BackendName
+from ._data import Problem, as_source
+from ._estimate import SmoothingSetup, estimate, prepare_smoothing
+from ._validation import SeedLike, as_bandwidth, as_bool, as_choice, as_generator, as_int, as_positive, as_threads
+from .smoothed import KernelLike
+
+if TYPE_CHECKING:
+    from .distributed import ShardedData
 
 __all__ = ["sample", "default_t_max", "default_t_min", "time_grid"]
 
-METHODS = ("euler_maruyama", "probability_flow", "langevin")
-SCHEDULES = ("geometric", "linear")
-#: Points used to estimate the nearest-neighbour spacing for the default t_min.
+Method = Literal["euler_maruyama", "probability_flow", "langevin"]
+Schedule = Literal["geometric", "linear"]
+METHODS: tuple[str, ...] = ("euler_maruyama", "probability_flow", "langevin")
+SCHEDULES: tuple[str, ...] = ("geometric", "linear")
+#: Points used to estimate the spread and the nearest-neighbour spacing for the default times.
 _SPACING_SUBSET = 2000
 
 
-def _spacing_subset(data, seed) -> np.ndarray:
-    """At most 2000 random rows (sorted, so that a memmap reads them in order)."""
-    if data.shape[0] <= _SPACING_SUBSET:
-        return np.asarray(data)
-    rng = np.random.default_rng(seed)
-    return np.asarray(data[np.sort(rng.choice(data.shape[0], _SPACING_SUBSET, replace=False))])
+def default_t_max(data: ArrayLike, seed: int = 0) -> float:
+    """Default start time: 10 x the largest principal variance of the data.
 
+    The Gaussian N(mean, t_max I) then covers the data in every direction with room to spare, so
+    p_{t_max} is close to it (our choice, not the paper's).
 
-def default_t_max(data, seed=0) -> float:
-    """10 x the largest principal variance of the data (on a subset of at most 2000 points): the
-    Gaussian N(mean, t_max I) then covers the data in every direction with room to spare, so
-    p_{t_max} is close to it. 1.0 for a single repeated point."""
-    sub = _spacing_subset(data, seed).astype(np.float64)
+    Parameters
+    ----------
+    data : array_like, shape (N, d)
+        Training points (a memmap is read on a subset only).
+    seed : int
+        Seed of the subset of at most 2000 points the variance is measured on.
+
+    Returns
+    -------
+    float
+        The time; 1.0 for a single repeated point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.sampler import default_t_max
+    >>> round(default_t_max(np.array([[-1.0], [1.0]])), 12)  # the variance is 1
+    10.0
+    """
+    sub = as_source(data).sample_rows(_SPACING_SUBSET, seed).astype(np.float64)
     centred = sub - sub.mean(axis=0)
     top = float(np.linalg.norm(centred, 2)) ** 2 / sub.shape[0] if sub.shape[0] > 1 else 0.0
     return 10.0 * top if top > 0 else 1.0
 
 
-def default_t_min(data, seed=0) -> float:
-    """(0.1 x median nearest-neighbour distance)^2 / d: the noise of the diffusion, of norm about
-    sqrt(d t_min), is then a tenth of the spacing between training points, so they no longer blur
-    into each other. The spacing is measured for a random subset of at most 2000 points (exact
-    neighbours among all the data)."""
+def default_t_min(data: ArrayLike, seed: int = 0) -> float:
+    """Default stopping time: (0.1 x median nearest-neighbour distance)^2 / d.
+
+    The noise of the diffusion, of norm about sqrt(d t_min), is then a tenth of the spacing between
+    training points, so they no longer blur into each other (our choice, not the paper's).
+
+    Parameters
+    ----------
+    data : array_like, shape (N, d)
+        Training points.
+    seed : int
+        Seed of the subset of at most 2000 points whose spacing is measured (exact neighbours
+        among all the data).
+
+    Returns
+    -------
+    float
+        The time; 1e-6 x :func:`default_t_max` when the points coincide.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ledkde_fast.sampler import default_t_min
+    >>> round(default_t_min(np.array([[0.0], [1.0], [2.0]])), 6)
+    0.01
+    """
     from .neighbors import nearest_neighbors
 
-    n, d = data.shape
-    if n < 2:
+    source = as_source(data)
+    if source.n < 2:
         return 1e-6 * default_t_max(data)
-    dist, _ = nearest_neighbors(_spacing_subset(data, seed).astype(np.float64), data, 2)
+    dist, _ = nearest_neighbors(source.sample_rows(_SPACING_SUBSET, seed).astype(np.float64), data, 2)
     spacing = float(np.median(dist[:, 1]))
-    return (0.1 * spacing) ** 2 / d if spacing > 0 else 1e-6 * default_t_max(data)
+    return (0.1 * spacing) ** 2 / source.d if spacing > 0 else 1e-6 * default_t_max(data)
 
 
-def time_grid(t_max: float, t_min: float, n_steps: int, schedule) -> np.ndarray:
-    """Decreasing times t_0 = t_max > ... > t_n = t_min: geometric (log-spaced, the default: equal
-    steps in log t, where the score changes), linear, or an explicit decreasing array."""
+def time_grid(t_max: float, t_min: float, n_steps: int, schedule: Union[Schedule, ArrayLike]) -> np.ndarray:
+    """Decreasing times t_0 = t_max > ... > t_n = t_min of the sampler's steps.
+
+    Parameters
+    ----------
+    t_max, t_min : float
+        First and last time (ignored for an explicit array of times).
+    n_steps : int
+        Number of steps (the grid has ``n_steps + 1`` times).
+    schedule : {"geometric", "linear"} or array_like
+        Geometric (log-spaced, the default of :func:`sample`: equal steps in log t, where the score
+        changes), linear, or an explicit strictly decreasing array of times > 0.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        The times.
+
+    Raises
+    ------
+    ValueError
+        An unknown schedule name, or explicit times that are not finite, > 0 and decreasing.
+
+    Examples
+    --------
+    >>> from ledkde_fast.sampler import time_grid
+    >>> time_grid(8.0, 1.0, 3, "geometric")
+    array([8., 4., 2., 1.])
+    """
     if isinstance(schedule, str):
         if schedule == "geometric":
             return np.geomspace(t_max, t_min, n_steps + 1)
@@ -77,52 +144,94 @@ def time_grid(t_max: float, t_min: float, n_steps: int, schedule) -> np.ndarray:
     return times
 
 
-def _positive(value, name) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real scalar, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return value
+# ----------------------------------------------------------------------------- the steps
+#: A step maps (states, time, next time, score function, generator) to the next states.
+Step = Callable[[np.ndarray, float, float, Callable[[np.ndarray, float], np.ndarray], np.random.Generator],
+                np.ndarray]
 
 
-def _bandwidth_at(bandwidth, t: float) -> float:
-    return as_bandwidth(bandwidth(t) if callable(bandwidth) else bandwidth)
+def _euler_maruyama(y: np.ndarray, t: float, t_next: float, score: Callable[[np.ndarray, float], np.ndarray],
+                    rng: np.random.Generator) -> np.ndarray:
+    """One Euler-Maruyama step of the reverse SDE dY = s_t(Y) du + dB."""
+    dt = t - t_next
+    return y + dt * score(y, t) + np.sqrt(dt) * rng.standard_normal(y.shape)
 
 
-def sample(data, n_samples, *, bandwidth: Union[float, Callable[[float], float]] = 0.0, kernel="gaussian",
-           n_kernel=1024, rank=None, t_max=None, t_min=None, n_steps=100, schedule="geometric",
-           method="euler_maruyama", langevin_step=None, final_denoise=False, seed=None, weights=None,
-           backend="auto", n_threads=None, progress=False, return_trajectory=False):
+def _probability_flow(y: np.ndarray, t: float, t_next: float, score: Callable[[np.ndarray, float], np.ndarray],
+                      rng: np.random.Generator) -> np.ndarray:
+    """One Heun step of the probability-flow ODE dy/dt = -s_t(y)/2, backwards in time."""
+    dt = t - t_next
+    drift = 0.5 * score(y, t)
+    y_pred = y + dt * drift
+    return y + 0.5 * dt * (drift + 0.5 * score(y_pred, t_next))
+
+
+def _langevin(eps: float) -> Step:
+    """Unadjusted Langevin at a fixed time: y <- y + eps s(y) + sqrt(2 eps) z."""
+
+    def step(y: np.ndarray, t: float, t_next: float, score: Callable[[np.ndarray, float], np.ndarray],
+             rng: np.random.Generator) -> np.ndarray:
+        return y + eps * score(y, t) + np.sqrt(2 * eps) * rng.standard_normal(y.shape)
+
+    return step
+
+
+def _times(source: Any, t_max: Any, t_min: Any, n_steps: int, schedule: Any, method: str) -> np.ndarray:
+    """The validated time grid, with the default start and stop times where not given."""
+    t_max = default_t_max(source) if t_max is None else as_positive(t_max, "t_max")
+    t_min = default_t_min(source) if t_min is None else as_positive(t_min, "t_min")
+    if t_min >= t_max and method != "langevin":
+        raise ValueError(f"t_min ({t_min}) must be smaller than t_max ({t_max})")
+    return time_grid(t_max, t_min, n_steps, schedule)
+
+
+def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[float, Callable[[float], float]] = 0.0,
+           kernel: KernelLike = "gaussian", n_kernel: int = 1024, rank: Optional[int] = None,
+           t_max: Optional[float] = None, t_min: Optional[float] = None, n_steps: int = 100,
+           schedule: Union[Schedule, ArrayLike] = "geometric", method: Method = "euler_maruyama",
+           langevin_step: Optional[float] = None, final_denoise: bool = False, seed: SeedLike = None,
+           weights: Optional[ArrayLike] = None, backend: BackendName = "auto", n_threads: Optional[int] = None,
+           progress: bool = False, return_trajectory: bool = False) -> Any:
     """Draw samples by reverse diffusion with the kernel-smoothed score.
 
     Parameters
     ----------
-    data : array_like, shape (N, d)
-        Training points.
+    data : array_like, shape (N, d), or ShardedData
+        Training points (a memmap streams from disk).
     n_samples : int
         Number of samples; all of them move together, one core call per step.
     bandwidth : float or callable
         Smoothing bandwidth h >= 0, or a function h(t) of the diffusion time (a schedule, e.g.
         ``lambda t: 0.5 * t ** 0.5``). 0 uses the exact empirical score (memorises the data).
-    kernel, n_kernel, rank
-        The smoothing kernel (see :mod:`ledkde_fast.kernels`); fresh shared draws at every step.
+    kernel : {"gaussian", "pca"} or ledkde_fast.kernels.Kernel
+        The smoothing kernel; fresh shared draws at every step.
+    n_kernel : int
+        Kernel draws per step (even).
+    rank : int, optional
+        Number of principal directions for ``kernel="pca"``.
     t_max, t_min : float, optional
-        Start and stop times. Defaults: :func:`default_t_max` and :func:`default_t_min`.
+        Start and stop times. Defaults: :func:`default_t_max` and :func:`default_t_min` (required
+        for a ShardedData).
     n_steps : int
         Number of steps (also the Langevin iteration count).
-    schedule : {"geometric", "linear"} or array
+    schedule : {"geometric", "linear"} or array_like
         Times of the steps (see :func:`time_grid`).
     method : {"euler_maruyama", "probability_flow", "langevin"}
         Euler-Maruyama on the reverse SDE; Heun on the probability-flow ODE dy/dt = -s_t(y)/2;
         or unadjusted Langevin at the fixed time t_min on the LED-KDE,
         y <- y + eps s(y) + sqrt(2 eps) z, with eps = ``langevin_step`` (default 0.1 t_min).
+    langevin_step : float, optional
+        Step size of the Langevin method, > 0.
     final_denoise : bool
         Finish with one application of the (smoothed) denoiser at t_min.
     seed : None, int or numpy.random.Generator
         Initial noise, Brownian increments and kernel draws all come from it.
-    weights, backend, n_threads
-        As for :func:`ledkde_fast.empirical_denoiser`.
+    weights : array_like, shape (N,), optional
+        Non-negative point weights, not all zero.
+    backend : {"auto", "cpp", "numba", "reference", "cuda"}
+        Compute backend.
+    n_threads : int, optional
+        Threads for the kernel.
     progress : bool
         Show a tqdm progress bar (``pip install tqdm``).
     return_trajectory : bool
@@ -130,97 +239,79 @@ def sample(data, n_samples, *, bandwidth: Union[float, Callable[[float], float]]
 
     Returns
     -------
-    samples : ndarray, shape (n_samples, d), in the data's dtype (float32 stays float32)
-    """
-    from .distributed import streamed
+    samples : numpy.ndarray, shape (n_samples, d)
+        In the data's dtype (float32 stays float32).
+    trajectory : numpy.ndarray, shape (n_steps + 1, n_samples, d)
+        Only with ``return_trajectory``.
 
-    memmap = isinstance(data, np.memmap)
-    if memmap:  # default times from a subset, before the memmap is wrapped for streaming
-        t_max = default_t_max(data) if t_max is None else t_max
-        t_min = default_t_min(data) if t_min is None else t_min
-    data = streamed(data)
-    sharded = getattr(data, "_ledkde_sharded", False)
-    if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral):
-        raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}")
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind (e.g. a non-int ``n_samples`` or ``n_steps``).
+    ValueError
+        A bad value: ``t_min >= t_max``, an unknown method or schedule, a negative bandwidth, and
+        the checks of the smoothed estimators.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ledkde_fast as lk
+    >>> data = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> out = lk.sample(data, 4, bandwidth=0.1, n_kernel=16, n_steps=10, seed=0)
+    >>> out.shape, out.dtype
+    ((4, 2), dtype('float64'))
+    """
+    source = as_source(data, weights)
+    n_samples = as_int(n_samples, "n_samples", 1)
+    n_steps = as_int(n_steps, "n_steps", 1)
+    method = as_choice(method, "method", METHODS)  # type: ignore[assignment]
     if not callable(bandwidth):
         as_bandwidth(bandwidth)
-    if sharded:
-        if t_max is None or t_min is None:
-            raise ValueError("sampling from a ShardedData needs explicit t_max and t_min")
-        p = prepare_sharded(np.zeros((0, data.d)), data, 1.0, weights, n_threads)
-        dtype, mean = p.dtype, data.mean()
-        plan = sharded_plan(data, kernel, n_kernel, True, rank)
-        name = resolve_name(backend)
-    else:
-        data_arr = as_data(data)
-        dtype = result_dtype(data_arr.dtype)
-        data_c = np.ascontiguousarray(data_arr, dtype=dtype)
-        mean = data_c.astype(np.float64).mean(axis=0)
-    t_max = default_t_max(data_c) if t_max is None else _positive(t_max, "t_max")
-    t_min = default_t_min(data_c) if t_min is None else _positive(t_min, "t_min")
-    if t_min >= t_max and method != "langevin":
-        raise ValueError(f"t_min ({t_min}) must be smaller than t_max ({t_max})")
-    times = time_grid(t_max, t_min, int(n_steps), schedule)
-    if not isinstance(schedule, str):
-        t_max, t_min = float(times[0]), float(times[-1])
+    times = _times(source, t_max, t_min, n_steps, schedule, method)
+    t_min = float(times[-1])
     rng = as_generator(seed)
-    if sharded:
-        def smoothed(y, t):
-            q = dataclasses.replace(p, x=np.ascontiguousarray(y, dtype=dtype), t=float(t))
-            return estimate_sharded(q, data, plan, _bandwidth_at(bandwidth, t), rng, name)
-    else:
-        p = Problem(x=data_c[:0], data=data_c, t=t_max, log_weights=as_log_weights(weights, data_c.shape[0]),
-                    n_threads=as_threads(n_threads), one_point=False)
-        setup = prepare_smoothing(p, kernel, n_kernel, True, False, rank, backend)
+    dtype = source.dtype
+    p = Problem(np.zeros((0, source.d), dtype=dtype), source, float(times[0]), as_threads(n_threads), False)
+    setup = prepare_smoothing(p, kernel, n_kernel, True, False, rank, backend)
 
-        def smoothed(y, t):
-            q = dataclasses.replace(p, x=np.ascontiguousarray(y, dtype=dtype), t=float(t))
-            return estimate(q, setup, _bandwidth_at(bandwidth, t), rng)
+    def score(y: np.ndarray, t: float) -> np.ndarray:
+        return _smoothed(p, setup, bandwidth, rng, y, t).score(y, t)
 
-    def score(y, t):
-        est = smoothed(y, t)
-        return (est.denoiser - y + est.ybar) / t
-
-    y = mean + np.sqrt(t_max) * rng.standard_normal((int(n_samples), mean.shape[0]))
-    trajectory = [y.copy()] if return_trajectory else None
-    steps = _progress(range(len(times) - 1 if method != "langevin" else int(n_steps)), progress, method)
     if method == "langevin":
-        eps = 0.1 * t_min if langevin_step is None else _positive(langevin_step, "langevin_step")
-    for k in steps:
-        if method == "langevin":
-            y = y + eps * score(y, t_min) + np.sqrt(2 * eps) * rng.standard_normal(y.shape)
-        else:
-            t, t_next = times[k], times[k + 1]
-            dt = t - t_next
-            if method == "euler_maruyama":
-                y = y + dt * score(y, t) + np.sqrt(dt) * rng.standard_normal(y.shape)
-            else:  # Heun on the probability-flow ODE, backwards in time
-                drift = 0.5 * score(y, t)
-                y_pred = y + dt * drift
-                y = y + 0.5 * dt * (drift + 0.5 * score(y_pred, t_next))
+        eps = 0.1 * t_min if langevin_step is None else as_positive(langevin_step, "langevin_step")
+        step, grid = _langevin(eps), np.full(n_steps + 1, t_min)
+    else:
+        step, grid = (_euler_maruyama if method == "euler_maruyama" else _probability_flow), times
+    y = source.mean() + np.sqrt(times[0]) * rng.standard_normal((n_samples, source.d))
+    trajectory = [y.copy()] if as_bool(return_trajectory, "return_trajectory") else None
+    for k in _progress(range(len(grid) - 1), progress, method):
+        y = step(y, float(grid[k]), float(grid[k + 1]), score, rng)
         if trajectory is not None:
             trajectory.append(y.copy())
-    if final_denoise:
-        y = smoothed(y, t_min).denoiser
+    if as_bool(final_denoise, "final_denoise"):
+        den = _smoothed(p, setup, bandwidth, rng, y, t_min).denoiser
+        assert den is not None
+        y = den
     out = y.astype(dtype)
-    if return_trajectory:
+    if trajectory is not None:
         return out, np.stack(trajectory).astype(dtype)
     return out
 
 
-def _progress(iterable, progress: bool, desc: str):
+def _smoothed(p: Problem, setup: SmoothingSetup, bandwidth: Any, rng: np.random.Generator, y: np.ndarray, t: float
+              ) -> Any:
+    """The smoothed estimates at the states ``y`` and time ``t`` (the bandwidth may depend on t)."""
+    h = as_bandwidth(bandwidth(t) if callable(bandwidth) else bandwidth)
+    return estimate(p.with_queries(y, float(t)), setup, h, rng)
+
+
+def _progress(steps: Iterable[int], progress: bool, desc: str) -> Iterable[int]:
     if not progress:
-        return iterable
+        return steps
     try:
         from tqdm.auto import tqdm
     except ImportError:
         warnings.warn("progress=True needs tqdm (pip install tqdm); continuing without a progress bar",
                       stacklevel=3)
-        return iterable
-    return tqdm(iterable, desc=desc)
+        return steps
+    return tqdm(steps, desc=desc)

@@ -4,24 +4,16 @@ built and a GPU is visible (or fails where LEDKDE_REQUIRE_BACKENDS names cuda)."
 import numpy as np
 import pytest
 
-import os
-
 import ledkde_fast as lk
 import oracle
-from ledkde_fast._env import REQUIRE_BACKENDS
+from conftest import use_backend
 
 
 @pytest.fixture(autouse=True)
 def gpu():
-    if "cuda" not in lk.available_backends():
-        if "cuda" in os.environ.get(REQUIRE_BACKENDS, "").split(","):
-            pytest.fail("backend 'cuda' is required but not available")
-        pytest.skip("the CUDA module is not built or no GPU is visible")
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(20261128)
+    """Skip where the CUDA module is not built or no GPU is visible (fail where LEDKDE_REQUIRE_BACKENDS
+    names cuda)."""
+    use_backend("cuda")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -1,14 +1,23 @@
 """The Numba backend: the same blocking as the C++ core (query tiles x data blocks, online merge),
-compiled on first use. Sums run in float64 whatever the input dtype."""
+compiled on first use. Sums run in float64 whatever the input dtype.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Optional
 
 import numba
 import numpy as np
 from numba import njit, prange
+
+from .._lse import LseState
+from .reference import matmul_nt  # noqa: F401  (the NumPy GEMM: Numba adds nothing to a BLAS call)
+
+SMOOTHS_BY_DEFINITION = False
+TWO_ROUNDS_FOR_LARGE_PROBLEMS = False
 
 TILE_M = 32
 BLOCK_N = 256
@@ -18,7 +27,7 @@ _DOT_MATH = {"reassoc", "contract"}
 
 
 @contextmanager
-def _threads(n_threads: int):
+def _threads(n_threads: int) -> Iterator[None]:
     """Run with n_threads Numba threads (0 = all), restoring the previous setting afterwards."""
     previous = numba.get_num_threads()
     n = numba.config.NUMBA_NUM_THREADS if n_threads == 0 else min(n_threads, numba.config.NUMBA_NUM_THREADS)
@@ -29,12 +38,12 @@ def _threads(n_threads: int):
         numba.set_num_threads(previous)
 
 
-def _centre(data):
+def _centre(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mu = data.mean(axis=0, dtype=np.float64)
     return mu, np.ascontiguousarray(data - mu, dtype=np.float64)
 
 
-def _bias(dc, log_w, t):
+def _bias(dc: np.ndarray, log_w: Optional[np.ndarray], t: float) -> np.ndarray:
     bias = -0.5 * np.einsum("nd,nd->n", dc, dc) / t
     return bias if log_w is None else bias + log_w
 
@@ -105,7 +114,8 @@ def _lse_kernel(xc, dc, dct, bias, inv_t, st_max, st_sum, st_acc, want_acc, tile
             st_max[i0 + r] = M[r] - qoff[r] if M[r] > -np.inf else -np.inf
 
 
-def lse_accumulate(x, data, log_w, t, state, n_threads, *, tile_m=TILE_M, block_n=BLOCK_N):
+def lse_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float, state: LseState,
+                   n_threads: int, *, tile_m: int = TILE_M, block_n: int = BLOCK_N) -> None:
     """Same contract as the C++ kernel: state holds true logits; acc holds the uncentred weighted sum."""
     mx, sm, acc = state
     mu, dc = _centre(data)
@@ -115,7 +125,7 @@ def lse_accumulate(x, data, log_w, t, state, n_threads, *, tile_m=TILE_M, block_
     with _threads(n_threads):
         _lse_kernel(xc, dc, np.ascontiguousarray(dc.T), _bias(dc, log_w, t), 1.0 / t, mx, sm, acc_c, want_acc,
                     tile_m, block_n)
-    if want_acc:
+    if acc is not None:
         acc[...] = acc_c + mu[None, :] * sm[:, None]
 
 
@@ -154,12 +164,80 @@ def _double_kde_kernel(xc, dc, bias, inv_t, C, wbar, zsum):
             zsum[q] += mx + math.log(s) - qoff
 
 
-def double_kde_accumulate(x, data, log_w, t, c_matrix, wbar, zsum, n_threads):
+def double_kde_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float,
+                          c_matrix: np.ndarray, wbar: np.ndarray, zsum: np.ndarray, n_threads: int) -> None:
     mu, dc = _centre(data)
     xc = np.ascontiguousarray(x - mu, dtype=np.float64)
     with _threads(n_threads):
         _double_kde_kernel(xc, dc, _bias(dc, log_w, t), 1.0 / t, np.ascontiguousarray(c_matrix, dtype=np.float64),
                            wbar, zsum)
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _rounds_kernel(xc, dc, bias, inv_t, C, log_norm, mx_out, sm_out, acc, total, weighted):
+    """Round 1 (``weighted`` False): per query and draw, the (max, sum) of exp(A_i + C_ji).
+    Round 2: acc[q] = sum_j sum_i w_qji (x_i - mu) (centred data) and total[q] = sum_j sum_i w_qji,
+    with w_qji = exp(A_i + C_ji - log_norm[q, j]).
+    """
+    m, d = xc.shape
+    n = dc.shape[0]
+    kc = C.shape[0]
+    for q in prange(m):
+        a = np.empty(n)
+        q2 = 0.0
+        for k in range(d):
+            q2 += xc[q, k] * xc[q, k]
+        qoff = 0.5 * q2 * inv_t
+        for i in range(n):
+            s = 0.0
+            for k in range(d):
+                s += xc[q, k] * dc[i, k]
+            a[i] = s * inv_t + bias[i] - qoff
+        for j in range(kc):
+            if weighted:
+                if log_norm[q, j] == -np.inf:
+                    continue
+                for i in range(n):
+                    w = math.exp(a[i] + C[j, i] - log_norm[q, j])
+                    total[q] += w
+                    for k in range(d):
+                        acc[q, k] += w * dc[i, k]
+            else:
+                mx = -np.inf
+                for i in range(n):
+                    mx = max(mx, a[i] + C[j, i])
+                s = 0.0
+                if mx > -np.inf:
+                    for i in range(n):
+                        s += math.exp(a[i] + C[j, i] - mx)
+                mx_out[q, j] = mx
+                sm_out[q, j] = s
+
+
+def _rounds(x, data, log_w, t, c_matrix, log_norm, n_threads, weighted):
+    """Both rounds on centred data; the weighted sums are returned uncentred (acc + total * mu)."""
+    mu, dc = _centre(data)
+    xc = np.ascontiguousarray(x - mu, dtype=np.float64)
+    m, kc = x.shape[0], c_matrix.shape[0]
+    mx, sm = np.full((m, kc), -np.inf), np.zeros((m, kc))
+    acc, total = np.zeros((m, data.shape[1])), np.zeros(m)
+    with _threads(n_threads):
+        _rounds_kernel(xc, dc, _bias(dc, log_w, t), 1.0 / t, np.ascontiguousarray(c_matrix, dtype=np.float64),
+                       log_norm, mx, sm, acc, total, weighted)
+    return mx, sm, acc + total[:, None] * mu[None, :]
+
+
+def dkde_normalisers(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float, c_matrix: np.ndarray,
+                     n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    mx, sm, _ = _rounds(x, data, log_w, t, c_matrix, np.zeros((1, 1)), n_threads, False)
+    return mx, sm
+
+
+def dkde_weighted_sum(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float, c_matrix: np.ndarray,
+                      log_norm: np.ndarray, n_threads: int) -> np.ndarray:
+    _, _, acc = _rounds(x, data, log_w, t, c_matrix, np.ascontiguousarray(log_norm, dtype=np.float64), n_threads,
+                        True)
+    return acc
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -186,7 +264,7 @@ def _knn_kernel(x, data, k, out):
                 idx[pos] = i
 
 
-def knn_select(x, data, k, n_threads):
+def knn_select(x: np.ndarray, data: np.ndarray, k: int, n_threads: int) -> np.ndarray:
     """Indices (m, k) of the k nearest points, nearest first (ties: smaller index first)."""
     out = np.empty((x.shape[0], k), dtype=np.int64)
     with _threads(n_threads):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from .memorization import Config
 
-def _pyplot():
+
+def _pyplot() -> Any:
+    """Return matplotlib.pyplot on the non-interactive Agg backend (ImportError with install advice)."""
     try:
         import matplotlib
     except ImportError as exc:
@@ -18,7 +23,9 @@ def _pyplot():
     return plt
 
 
-def write_all(out: Path, cfg, report: dict, train: np.ndarray, samples: dict) -> list:
+def write_all(out: Path, cfg: Config, report: dict[str, Any], train: np.ndarray,
+              samples: dict[float, np.ndarray]) -> list[Path]:
+    """Write every figure of the experiment's report to ``out``; return their paths."""
     plt = _pyplot()
     files = [sweep_figure(plt, out, report)]
     if cfg.dataset == "mnist":
@@ -30,13 +37,15 @@ def write_all(out: Path, cfg, report: dict, train: np.ndarray, samples: dict) ->
     return files
 
 
-def sweep_figure(plt, out: Path, report: dict) -> Path:
+def sweep_figure(plt: Any, out: Path, report: dict[str, Any]) -> Path:
+    """Plot memorisation, diversity (and distance to the manifold) against the bandwidth."""
     rows = report["sweep"]
     h = np.array([r["bandwidth"] for r in rows])
     geometry = "mean_distance_to_manifold" in rows[0]
     fig, axes = plt.subplots(1, 3 if geometry else 2, figsize=(13 if geometry else 9, 3.8))
     ax = axes[0]
-    ax.plot(h, [r["fraction_memorized_ratio"] for r in rows], "o-", label=f"ratio rule d1/d2 < 1/3, N = {report['n_data']}")
+    ax.plot(h, [r["fraction_memorized_ratio"] for r in rows], "o-",
+            label=f"ratio rule d1/d2 < 1/3, N = {report['n_data']}")
     if rows[0]["fraction_memorized_distance"] is not None:
         ax.plot(h, [r["fraction_memorized_distance"] for r in rows], "s--", label="within distance threshold")
     for n, other in report.get("n_data_sweep", {}).items():
@@ -61,7 +70,8 @@ def sweep_figure(plt, out: Path, report: dict) -> Path:
     return path
 
 
-def scatter_figure(plt, out: Path, dataset: str, train: np.ndarray, samples: dict) -> Path:
+def scatter_figure(plt: Any, out: Path, dataset: str, train: np.ndarray, samples: dict[float, np.ndarray]) -> Path:
+    """Plot samples and training points in 2-D or 3-D, one panel per bandwidth."""
     hs = list(samples)
     fig = plt.figure(figsize=(3.2 * len(hs), 3.4))
     for i, h in enumerate(hs):
@@ -90,8 +100,9 @@ def scatter_figure(plt, out: Path, dataset: str, train: np.ndarray, samples: dic
     return path
 
 
-def image_grid_figure(plt, out: Path, train: np.ndarray, samples: dict, per_row: int = 8) -> Path:
-    """For each bandwidth: a row of samples and, beneath, the nearest training image of each."""
+def image_grid_figure(plt: Any, out: Path, train: np.ndarray, samples: dict[float, np.ndarray],
+                      per_row: int = 8) -> Path:
+    """Plot, for each bandwidth, a row of samples and, beneath, the nearest training image of each."""
     from ..neighbors import nearest_neighbors
 
     hs = list(samples)
@@ -116,7 +127,8 @@ def image_grid_figure(plt, out: Path, train: np.ndarray, samples: dict, per_row:
     return path
 
 
-def theory_figure(plt, out: Path, th: dict) -> Path:
+def theory_figure(plt: Any, out: Path, th: dict[str, Any]) -> Path:
+    """Plot the small-t variance law of the empirical denoiser and the smoothed variance against t."""
     t = np.array(th["t"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ax = axes[0]

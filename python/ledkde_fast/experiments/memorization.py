@@ -1,5 +1,6 @@
-"""The memorisation experiment: exact score memorises, kernel smoothing generalises along the data,
-too much smoothing blurs.
+"""The memorisation experiment: exact score memorises, smoothing generalises, too much smoothing blurs.
+
+Kernel smoothing of the score generalises *along* the data; too much of it blurs the samples.
 
 For each bandwidth of a sweep, samples are drawn by reverse diffusion with the smoothed score and
 compared with the training set (memorised fraction, distance to the data manifold, diversity). A
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 import numpy as np
 
 from .. import analysis, datasets
+from .._backends import BackendName
+from .._validation import as_bandwidth, as_choice, as_int
 from ..empirical import empirical_denoiser
 from ..sampler import _progress, default_t_max, default_t_min, sample
 from ..smoothed import smoothed_denoiser
@@ -30,7 +34,7 @@ class DatasetSpec:
     """Defaults of the sweep for one data set."""
 
     n_data: int
-    bandwidths: tuple
+    bandwidths: tuple[float, ...]
     n_samples: int
     n_steps: int
     t_max: Optional[float]
@@ -38,10 +42,14 @@ class DatasetSpec:
     distance_threshold: Optional[float]
     intrinsic_dim: Optional[int]
     theory_bandwidth: float = 0.1
-    n_data_sweep: tuple = ()
+    n_data_sweep: tuple[int, ...] = ()
 
 
-DATASETS = {
+#: Names of the data sets of the experiment.
+DatasetName = Literal["circle", "sphere", "mnist"]
+
+#: The defaults of the sweep, by data set.
+DATASETS: dict[str, DatasetSpec] = {
     "circle": DatasetSpec(40, (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4), 300, 200, 9.0, 1e-4, 0.03, 1,
                           n_data_sweep=(20, 80)),
     "sphere": DatasetSpec(200, (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4), 300, 200, 9.0, 1e-4, 0.03, 2,
@@ -52,6 +60,12 @@ DATASETS = {
 
 @dataclass
 class Config:
+    """Options of one run of the experiment (the keyword options of :func:`memorization_experiment`).
+
+    None means the data set's default (:data:`DATASETS`); ``__post_init__`` fills them in and checks
+    ``dataset``, ``n_data``, ``n_data_sweep`` and ``bandwidths``.
+    """
+
     dataset: str = "circle"
     out_dir: str = "ledkde-results"
     n_data: Optional[int] = None
@@ -66,23 +80,19 @@ class Config:
     data_dir: Optional[str] = None
     seed: int = 0
     theory: bool = True
-    backend: str = "auto"
+    backend: BackendName = "auto"
     progress: bool = True
     figures: bool = True
     spec: DatasetSpec = field(init=False)
 
-    def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {self.dataset!r}")
-        self.spec = DATASETS[self.dataset]
-        self.n_data = self.spec.n_data if self.n_data is None else int(self.n_data)
+    def __post_init__(self) -> None:
+        """Fill in the data set's defaults and check the options."""
+        self.spec = DATASETS[as_choice(self.dataset, "dataset", tuple(sorted(DATASETS)))]
+        self.n_data = self.spec.n_data if self.n_data is None else as_int(self.n_data, "n_data", 2)
         sweep_n = self.spec.n_data_sweep if self.n_data_sweep is None else self.n_data_sweep
-        self.n_data_sweep = tuple(int(n) for n in sweep_n)
-        if any(n < 2 for n in (self.n_data,) + self.n_data_sweep):
-            raise ValueError("n_data must be at least 2")
-        self.bandwidths = tuple(float(b) for b in (self.spec.bandwidths if self.bandwidths is None else self.bandwidths))
-        if any(b < 0 or not np.isfinite(b) for b in self.bandwidths):
-            raise ValueError("bandwidths must be finite and >= 0")
+        self.n_data_sweep = tuple(as_int(n, "n_data_sweep", 2) for n in sweep_n)
+        bandwidths = self.spec.bandwidths if self.bandwidths is None else self.bandwidths
+        self.bandwidths = tuple(as_bandwidth(b, "bandwidths") for b in bandwidths)
         self.n_samples = self.spec.n_samples if self.n_samples is None else int(self.n_samples)
         self.n_steps = self.spec.n_steps if self.n_steps is None else int(self.n_steps)
         self.t_max = self.spec.t_max if self.t_max is None else float(self.t_max)
@@ -90,8 +100,8 @@ class Config:
 
 
 # ----------------------------------------------------------------------------- data
-def _generator(dataset: str):
-    """A function (n, seed) -> Dataset drawing fresh points of the data set's law (None for MNIST)."""
+def _generator(dataset: str) -> Optional[Callable[[int, int], datasets.Dataset]]:
+    """Return a function (n, seed) -> Dataset drawing fresh points of the data set's law (None for MNIST)."""
     if dataset == "circle":
         return lambda n, seed: datasets.circle(n, seed=seed)
     if dataset == "sphere":
@@ -99,34 +109,45 @@ def _generator(dataset: str):
     return None
 
 
-def load_data(cfg: Config):
-    """Training set, held-out set of the same law, and the Dataset object for geometry queries."""
+def load_data(cfg: Config) -> tuple[np.ndarray, np.ndarray, datasets.Dataset]:
+    """Return the training set, a held-out set of the same law, and the Dataset for geometry queries."""
+    n_data = cfg.n_data
+    assert n_data is not None  # filled in by Config.__post_init__
     gen = _generator(cfg.dataset)
     if gen is not None:
         # the circle's training points are equally spaced, as in the paper's toy example
-        train = datasets.circle(cfg.n_data, uniform_grid=True) if cfg.dataset == "circle" else gen(cfg.n_data, cfg.seed)
-        held = gen(cfg.n_data, cfg.seed + 1000)
-        return train.points, held.points, train
+        train_set = datasets.circle(n_data, uniform_grid=True) if cfg.dataset == "circle" else gen(n_data, cfg.seed)
+        held_set = gen(n_data, cfg.seed + 1000)
+        return train_set.points, held_set.points, train_set
     mnist = datasets.load_mnist(cfg.data_dir, digits=cfg.digit)
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(mnist.points.shape[0])
-    if order.size < cfg.n_data + 1:
-        raise ValueError(f"only {order.size} images of digit {cfg.digit} available, n_data={cfg.n_data}")
-    train = mnist.points[order[: cfg.n_data]]
-    held = mnist.points[order[cfg.n_data: 2 * cfg.n_data]]
+    if order.size < n_data + 1:
+        raise ValueError(f"only {order.size} images of digit {cfg.digit} available, n_data={n_data}")
+    train = mnist.points[order[:n_data]]
+    held = mnist.points[order[n_data: 2 * n_data]]
     return train, held, mnist
 
 
 # ----------------------------------------------------------------------------- sweep
-def run_sweep(cfg: Config, train, held, geometry):
+def run_sweep(cfg: Config, train: np.ndarray, held: np.ndarray,
+              geometry: datasets.Dataset) -> tuple[dict[str, Any], dict[float, np.ndarray]]:
+    """Sample at every bandwidth of the sweep and measure memorisation, diversity and geometry.
+
+    Returns the report's sweep part (times and one row per bandwidth) and the samples by bandwidth.
+    """
+    bandwidths, n_samples, n_steps = cfg.bandwidths, cfg.n_samples, cfg.n_steps
+    assert bandwidths is not None and n_samples is not None and n_steps is not None  # set by Config.__post_init__
     t_max = default_t_max(train) if cfg.t_max is None else cfg.t_max
     t_min = default_t_min(train) if cfg.t_min is None else cfg.t_min
     data_diversity = analysis.diversity(train)["mean_pairwise_distance"]
-    rows, all_samples = [], {}
-    for i, h in enumerate(_progress(cfg.bandwidths, cfg.progress, "bandwidth sweep")):
+    rows: list[dict[str, Any]] = []
+    all_samples: dict[float, np.ndarray] = {}
+    for i in _progress(range(len(bandwidths)), cfg.progress, "bandwidth sweep"):
+        h = bandwidths[i]
         start = time.perf_counter()
-        s = sample(train, cfg.n_samples, bandwidth=h, n_kernel=cfg.n_kernel, t_max=t_max, t_min=t_min,
-                   n_steps=cfg.n_steps, seed=cfg.seed + i, backend=cfg.backend)
+        s = sample(train, n_samples, bandwidth=h, n_kernel=cfg.n_kernel, t_max=t_max, t_min=t_min,
+                   n_steps=n_steps, seed=cfg.seed + i, backend=cfg.backend)
         seconds = time.perf_counter() - start
         mem = analysis.memorization_report(s, train, held_out=held, distance_threshold=cfg.spec.distance_threshold,
                                            backend=cfg.backend)
@@ -153,10 +174,13 @@ def run_sweep(cfg: Config, train, held, geometry):
 
 
 # ----------------------------------------------------------------------------- theory check
-def theory_check(cfg: Config, n_points: int = 400, n_datasets: int = 30, n_queries: int = 16, n_times: int = 12):
-    """Variance of the empirical and smoothed denoisers across resampled data sets, against t."""
+def theory_check(cfg: Config, n_points: int = 400, n_datasets: int = 30, n_queries: int = 16,
+                 n_times: int = 12) -> dict[str, Any]:
+    """Measure the variance of the empirical and smoothed denoisers across resampled data sets, against t."""
     gen = _generator(cfg.dataset)
     k = cfg.spec.intrinsic_dim
+    if gen is None or k is None:
+        raise ValueError(f"the theory check needs a synthetic data set (circle or sphere), not {cfg.dataset!r}")
     h = cfg.spec.theory_bandwidth
     queries = gen(n_queries, cfg.seed + 7).points
     probe = gen(n_points, cfg.seed).points
@@ -191,19 +215,76 @@ def theory_check(cfg: Config, n_points: int = 400, n_datasets: int = 30, n_queri
         "law_slope_fitted": slope,
         "variance_smoothed": var_smo.tolist(),
         "variance_smoothed_predicted": predicted_smoothed.tolist(),
-        "n_eff": analysis.n_eff(n_points, times, h, k).tolist(),
+        "n_eff": np.asarray(analysis.n_eff(n_points, times, h, k)).tolist(),
     }
 
 
 # ----------------------------------------------------------------------------- entry point
-def memorization_experiment(dataset="circle", out_dir="ledkde-results", **options) -> dict:
-    """Run the bandwidth sweep (and the theory check for synthetic data); write ``report.json`` and
-    figures to ``out_dir``; return the report. Options: the fields of :class:`Config`."""
+def memorization_experiment(dataset: DatasetName = "circle", out_dir: Union[str, os.PathLike[str]] = "ledkde-results",
+                            **options: Any) -> dict[str, Any]:
+    """Run the memorisation experiment: a bandwidth sweep, and the theory check for synthetic data.
+
+    For each bandwidth, samples are drawn by reverse diffusion with the smoothed score and compared
+    with the training set; the sweep is repeated at the other training-set sizes of
+    ``n_data_sweep``. ``report.json`` and PNG figures are written to ``out_dir``.
+
+    Parameters
+    ----------
+    dataset : {"circle", "sphere", "mnist"}
+        The data set: 40 equally spaced points on the unit circle, 200 uniform points on the
+        2-sphere, or 200 MNIST images of one digit (by default; see ``n_data``).
+    out_dir : str or os.PathLike
+        Output folder, created if needed.
+    **options
+        Any of: ``n_data`` (int >= 2, training points), ``n_data_sweep`` (ints >= 2, other
+        training-set sizes), ``bandwidths`` (floats >= 0), ``n_samples``, ``n_steps``,
+        ``n_kernel`` (int, default 1024), ``t_max``, ``t_min`` (floats; default the data set's, or
+        :func:`ledkde_fast.sampler.default_t_max` / :func:`~ledkde_fast.sampler.default_t_min`),
+        ``digit`` (int, MNIST only, default 3), ``data_dir`` (MNIST folder, see
+        :func:`ledkde_fast.datasets.load_mnist`), ``seed`` (int, default 0), ``theory`` (bool,
+        default True), ``backend`` (default "auto"), ``progress`` (bool, default True: a tqdm bar)
+        and ``figures`` (bool, default True: needs matplotlib). None (or absent) means the data
+        set's default (:data:`DATASETS`).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: the run's settings (``experiment``, ``dataset``, ``n_data``,
+        ``dimension``, ``n_samples``, ``n_steps``, ``n_kernel``, ``seed``, ``digit``), ``t_max``,
+        ``t_min``, ``data_mean_pairwise_distance``, ``sweep`` (one dict per bandwidth: memorised
+        fractions, nearest-neighbour distance, diversity, coverage, and for synthetic data the
+        distance to the manifold), ``n_data_sweep`` (the sweep rows by training-set size),
+        ``theory`` (synthetic data with ``theory=True`` only) and ``figures`` (the PNG paths).
+
+    Raises
+    ------
+    TypeError
+        For an unknown option, or an option of the wrong kind.
+    ValueError
+        For a bad option value (unknown data set, n_data < 2, negative bandwidth, ...).
+    FileNotFoundError
+        For MNIST when the images cannot be found (see :func:`ledkde_fast.datasets.load_mnist`).
+    ImportError
+        For figures without matplotlib.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from ledkde_fast.experiments import memorization_experiment
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     report = memorization_experiment("circle", out, bandwidths=[0.0, 0.3], n_samples=20, n_steps=10,
+    ...                                      n_kernel=8, n_data_sweep=[], theory=False, figures=False,
+    ...                                      progress=False)
+    >>> [row["bandwidth"] for row in report["sweep"]]
+    [0.0, 0.3]
+    >>> report["n_data"], report["dimension"]
+    (40, 2)
+    """
     cfg = Config(dataset=dataset, out_dir=str(out_dir), **options)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train, held, geometry = load_data(cfg)
-    report = {
+    report: dict[str, Any] = {
         "experiment": "memorization",
         "dataset": cfg.dataset,
         "n_data": int(train.shape[0]),
@@ -217,10 +298,11 @@ def memorization_experiment(dataset="circle", out_dir="ledkde-results", **option
     sweep, samples = run_sweep(cfg, train, held, geometry)
     report.update(sweep)
     # the same bandwidth sweep at other training-set sizes: memorisation depends on N through t* ~ N^(-2/k)
-    report["n_data_sweep"] = {}
-    for n in cfg.n_data_sweep:
+    other_sizes: dict[str, list[dict[str, Any]]] = {}
+    report["n_data_sweep"] = other_sizes
+    for n in cfg.n_data_sweep or ():
         sub = dataclasses.replace(cfg, n_data=n, n_data_sweep=(), progress=False)
-        report["n_data_sweep"][str(n)] = run_sweep(sub, *load_data(sub))[0]["sweep"]
+        other_sizes[str(n)] = run_sweep(sub, *load_data(sub))[0]["sweep"]
     if cfg.theory and cfg.spec.intrinsic_dim is not None:
         report["theory"] = theory_check(cfg)
     files = []
