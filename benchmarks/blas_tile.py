@@ -1,4 +1,6 @@
-"""Measurement behind the "own micro-kernels or a BLAS per tile" decision (DESIGN.md 2.3).
+"""Measurement behind the "own micro-kernels or a BLAS per tile" decision (docs/design.rst,
+"Where the time goes, and the limit"; the numbers are in docs/performance.rst, "Run-time dispatch,
+and why not a BLAS inside the core").
 
 Times, on one thread, (a) the GEMMs that one tile of the fused kernel needs, done by
 scipy-openblas32's sgemm/dgemm (the DYNAMIC_ARCH OpenBLAS NumPy ships, called through ctypes with
@@ -15,9 +17,9 @@ import ctypes
 import os
 
 import numpy as np
+from _timing import median_time
 
 import ledkde_fast as lk
-from _timing import median_time
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -46,7 +48,8 @@ def main():
     lib = load_openblas()
     m, n, d, block = 1000, 20000, 784, 256
     print("one thread; m=1000 queries, N=20000 points, d=784; tiles of 96 queries x 256 points\n")
-    print("| dtype | BLAS GEMMs of the tiles (logits + weighted sum) | fused kernel, everything | BLAS GFLOP/s | fused GFLOP/s (4mNd) |")
+    print("| dtype | BLAS GEMMs of the tiles (logits + weighted sum) | fused kernel, everything | BLAS GFLOP/s "
+          "| fused GFLOP/s (4mNd) |")
     print("|---|---|---|---|---|")
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(0)
@@ -64,7 +67,8 @@ def main():
         queries = rng.standard_normal((m, d)).astype(dtype)
         fused = median_time(lambda: lk.empirical_denoiser(queries, data, float(d), n_threads=1), 3)
         flops = 4.0 * m * n * d
-        print(f"| {np.dtype(dtype).name} | {blas:.3f} s | {fused:.3f} s | {flops / blas / 1e9:.0f} | {flops / fused / 1e9:.0f} |")
+        print(f"| {np.dtype(dtype).name} | {blas:.3f} s | {fused:.3f} s | {flops / blas / 1e9:.0f} "
+              f"| {flops / fused / 1e9:.0f} |")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _timing import median_time
 
 import ledkde_fast as lk
-from _timing import median_time
 
 DIMS = (3, 16, 64, 784, 3072)
 
@@ -104,7 +104,8 @@ def smoothed_rows(dtypes, repeats, have, m=256, n=1000, d=784, nk=4096):
 def print_table(rows, roof):
     print(f"GEMM roofline measured in this run: float32 {roof[np.float32]:.0f} GFLOP/s, "
           f"float64 {roof[np.float64]:.0f} GFLOP/s\n")
-    print("| operation | m | N | d | dtype | implementation | median s | % of GEMM roofline | weights/s | speed-up vs NumPy blocked |")
+    print("| operation | m | N | d | dtype | implementation | median s | % of GEMM roofline | weights/s "
+          "| speed-up vs NumPy blocked |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     base = {(r["m"], r["n"], r["d"], r["dtype"]): r["sec"] for r in rows if r["impl"] == "numpy_blocked"}
     for r in rows:

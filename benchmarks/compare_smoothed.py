@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _timing import median_time
 
 import ledkde_fast as lk
-from _timing import median_time
 
 
 def brute_force_smoothed_score(x, data, t, h, n_kernel, rng):

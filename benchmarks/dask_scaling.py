@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _timing import median_time
 
 import ledkde_fast as lk
-from _timing import median_time
 from ledkde_fast.distributed import ShardedData, communication_bytes
 
 
@@ -45,7 +45,8 @@ def main():
             sd = ShardedData.from_arrays([data[a:b] for a, b in zip(cuts[:-1], cuts[1:])], client=client)
             for name, op in ops.items():
                 sec = median_time(lambda: op(sd), args.repeats)
-                print(f"| {name} | {local[name]:.3f} | {workers} x {threads} | {shards} | {sec:.3f} | {sec / local[name]:.2f} |")
+                print(f"| {name} | {local[name]:.3f} | {workers} x {threads} | {shards} | {sec:.3f} "
+                      f"| {sec / local[name]:.2f} |")
     print("\nCommunication per call (bytes, client <-> workers), from the protocol:")
     print("| m | d | n_kernel | shards | empirical: client out / back in all | smoothed: client out / back in all |")
     print("|---|---|---|---|---|---|")

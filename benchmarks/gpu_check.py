@@ -47,7 +47,8 @@ def main() -> int:
     start = time.perf_counter()
     lk.smoothed_score(x, data, 40.0, 0.5, n_kernel=4096, seed=0, backend="cuda")
     sec = time.perf_counter() - start
-    print(f"smoothed score m=256 N=1000 d=784 n_kernel=4096: {sec:.3f} s, {256 * 4096 * 1000 / sec:.3g} kernel weights/s")
+    print(f"smoothed score m=256 N=1000 d=784 n_kernel=4096: {sec:.3f} s, "
+          f"{256 * 4096 * 1000 / sec:.3g} kernel weights/s")
     return tests.returncode
 
 

@@ -1,5 +1,5 @@
 """Out-of-core check: one sampler step over an 8,000,000 x 64 float32 array on disk (about 2 GB),
-streamed in row shards, with the process's peak RSS; and, on a smaller array, equality of the
+streamed in row slabs, with the process's peak RSS; and, on a smaller array, equality of the
 streamed and the in-memory results. Not part of CI (it writes 2 GB).
 
     python benchmarks/out_of_core.py [--rows 8000000] [--dir /tmp]
@@ -49,7 +49,8 @@ def main():
     if not os.path.exists(big) or np.load(big, mmap_mode="r").shape != (args.rows, d):
         start = time.perf_counter()
         write_array(big, args.rows, d)
-        print(f"wrote {args.rows} x {d} float32 ({os.path.getsize(big) / 2**30:.2f} GiB) in {time.perf_counter() - start:.0f} s")
+        print(f"wrote {args.rows} x {d} float32 ({os.path.getsize(big) / 2**30:.2f} GiB) "
+              f"in {time.perf_counter() - start:.0f} s")
     print("| sampler step (100 samples) | peak RSS (MB) | seconds |")
     print("|---|---|---|")
     for bandwidth in (0.0, 0.5):
@@ -60,17 +61,18 @@ def main():
         print(f"| bandwidth {bandwidth} | {peak} | {seconds} |")
     # equality on a smaller array: streamed from disk versus in memory (float64, exact merges)
     import ledkde_fast as lk
-    from ledkde_fast.distributed import LocalShards
+    from ledkde_fast import _streaming
 
     small = os.path.join(args.dir, "ledkde_out_of_core_small.npy")
     rng = np.random.default_rng(1)
     np.save(small, rng.standard_normal((200_000, d)))
     mm = np.load(small, mmap_mode="r")
-    LocalShards.SHARD_BYTES = 8 << 20  # several shards
+    _streaming.SLAB_BYTES = 8 << 20  # several slabs
     kw = dict(bandwidth=0.5, n_kernel=16, t_max=10.0, t_min=5.0, n_steps=2, seed=0)
     a = lk.sample(mm, 20, **kw)
     b = lk.sample(np.load(small), 20, **kw)
-    print(f"streamed vs in-memory (200,000 x 64, float64): max relative difference {np.abs(a - b).max() / np.abs(b).max():.2e}")
+    rel = np.abs(a - b).max() / np.abs(b).max()
+    print(f"streamed vs in-memory (200,000 x 64, float64): max relative difference {rel:.2e}")
 
 
 if __name__ == "__main__":
