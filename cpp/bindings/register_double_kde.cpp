@@ -1,4 +1,4 @@
-// Shared-sample double-KDE accumulation (DESIGN.md 2.2).
+// Shared-sample double-KDE accumulation (docs/design.rst, "The double-KDE factorisation").
 #include "common.hpp"
 #include "dispatch.hpp"
 

@@ -1,4 +1,4 @@
-// Streaming log-sum-exp state update (DESIGN.md 2.1).
+// Streaming log-sum-exp state update (docs/design.rst, "Streaming log-sum-exp over data blocks").
 #include "common.hpp"
 #include "dispatch.hpp"
 

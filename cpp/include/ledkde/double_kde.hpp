@@ -1,4 +1,5 @@
-// The shared-sample double-KDE loop (DESIGN.md 2.2). With kernel samples Y_j common to all queries,
+// The shared-sample double-KDE loop (docs/design.rst, "The double-KDE factorisation").
+// With kernel samples Y_j common to all queries,
 //   w_ij(x) = softmax_i(A_i(x) + C_ji),  A_i(x) = -|x - x_i|^2 / (2t),  C_ji = -(Y_j . x_i) / t,
 // so after one product for A per query (and one for C per call, done by the caller) the work per
 // query and sample is one pass of exp over the data, with no factor d. This kernel accumulates

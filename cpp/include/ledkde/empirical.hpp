@@ -1,6 +1,7 @@
-// Streaming softmax over the data (DESIGN.md 2.1): for each tile of queries and each packed block of
-// data, logits by a register-blocked product, then exp against a running max and a weighted sum,
-// merged into a per-query log-sum-exp state. Memory is O(tile x block), never O(m x N).
+// Streaming softmax over the data (docs/design.rst, "Streaming log-sum-exp over data blocks"):
+// for each tile of queries and each packed block of data, logits by a register-blocked product,
+// then exp against a running max and a weighted sum, merged into a per-query log-sum-exp state.
+// Memory is O(tile x block), never O(m x N).
 #pragma once
 
 #include <cmath>
