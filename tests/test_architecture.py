@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import ledkde_fast
 
 PACKAGE = Path(ledkde_fast.__file__).parent
@@ -110,3 +112,32 @@ def test_in_memory_calls_leave_dask_unimported():
             "             or m == 'ledkde_fast.distributed'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_cpu_backend_offers_every_operation():
+    from ledkde_fast._backends import OPERATIONS, available_backends, get_backend
+
+    for name in set(available_backends()) & {"cpp", "numba", "reference"}:
+        module = get_backend(name)
+        assert [op for op in OPERATIONS if not callable(getattr(module, op, None))] == [], name
+
+
+def test_a_missing_operation_is_an_error_not_a_fallback(monkeypatch):
+    import types
+
+    from ledkde_fast import _backends
+
+    partial = types.ModuleType("ledkde_fast._backends.partial")  # a backend without a kNN kernel
+    reference = _backends.get_backend("reference")
+    monkeypatch.setattr(_backends, "get_backend", lambda backend="auto": partial if backend == "partial" else reference)
+    with pytest.raises(ValueError, match="backend 'partial' does not offer knn_select; backends that do: .*reference"):
+        _backends.operation("partial", "knn_select")
+
+
+def test_the_version_is_defined_once():
+    import importlib.metadata
+
+    version = importlib.metadata.version("ledkde_fast")
+    assert ledkde_fast.__version__ == version
+    citation = Path(__file__).parents[1] / "CITATION.cff"
+    assert f"\nversion: {version}\n" in citation.read_text()

@@ -129,6 +129,23 @@ def lse_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray],
         acc[...] = acc_c + mu[None, :] * sm[:, None]
 
 
+@njit(cache=True, fastmath=False)
+def _query_logits(xc, dc, bias, inv_t, q, a):
+    """a[i] = xc[q] . dc[i] / t + bias[i]: the logits of query q up to the constant |xc[q]|^2 / 2t,
+    which is returned (true logits are a - that constant).
+    """
+    d = xc.shape[1]
+    q2 = 0.0
+    for k in range(d):
+        q2 += xc[q, k] * xc[q, k]
+    for i in range(dc.shape[0]):
+        s = 0.0
+        for k in range(d):
+            s += xc[q, k] * dc[i, k]
+        a[i] = s * inv_t + bias[i]
+    return 0.5 * q2 * inv_t
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def _double_kde_kernel(xc, dc, bias, inv_t, C, wbar, zsum):
     m, d = xc.shape
@@ -137,15 +154,7 @@ def _double_kde_kernel(xc, dc, bias, inv_t, C, wbar, zsum):
     for q in prange(m):
         a = np.empty(n)
         logits = np.empty(n)
-        q2 = 0.0
-        for k in range(d):
-            q2 += xc[q, k] * xc[q, k]
-        qoff = 0.5 * q2 * inv_t
-        for i in range(n):
-            s = 0.0
-            for k in range(d):
-                s += xc[q, k] * dc[i, k]
-            a[i] = s * inv_t + bias[i]
+        qoff = _query_logits(xc, dc, bias, inv_t, q, a)
         for j in range(kc):
             mx = -np.inf
             for i in range(n):
@@ -184,15 +193,9 @@ def _rounds_kernel(xc, dc, bias, inv_t, C, log_norm, mx_out, sm_out, acc, total,
     kc = C.shape[0]
     for q in prange(m):
         a = np.empty(n)
-        q2 = 0.0
-        for k in range(d):
-            q2 += xc[q, k] * xc[q, k]
-        qoff = 0.5 * q2 * inv_t
+        qoff = _query_logits(xc, dc, bias, inv_t, q, a)
         for i in range(n):
-            s = 0.0
-            for k in range(d):
-                s += xc[q, k] * dc[i, k]
-            a[i] = s * inv_t + bias[i] - qoff
+            a[i] -= qoff
         for j in range(kc):
             if weighted:
                 if log_norm[q, j] == -np.inf:
