@@ -8,7 +8,8 @@ import pytest
 
 PUBLIC_MODULES = ["ledkde_fast._backends", "ledkde_fast.empirical", "ledkde_fast.smoothed", "ledkde_fast.sampler",
                   "ledkde_fast.neighbors", "ledkde_fast.estimator", "ledkde_fast.kernels", "ledkde_fast.analysis",
-                  "ledkde_fast.datasets", "ledkde_fast.distributed", "ledkde_fast._config"]
+                  "ledkde_fast.datasets", "ledkde_fast.distributed", "ledkde_fast._config",
+                  "ledkde_fast.truth"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

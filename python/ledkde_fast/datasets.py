@@ -26,9 +26,10 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,6 +45,9 @@ from ._validation import (
     as_real,
     as_real_values,
 )
+
+if TYPE_CHECKING:
+    from .truth import PopulationLaw
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -90,6 +94,9 @@ class Dataset:
         Number of points.
     ambient_dim : int
         Dimension D of the space the points live in.
+    truth : ledkde_fast.truth.PopulationLaw
+        The law the points were drawn from (synthetic data sets only), with its diffused
+        log-density, score and denoiser; see :attr:`Dataset.truth`.
 
     Raises
     ------
@@ -143,6 +150,43 @@ class Dataset:
     def ambient_dim(self) -> int:
         """Dimension D of the space the points live in."""
         return int(self.points.shape[1])
+
+    @cached_property
+    def truth(self) -> PopulationLaw:
+        """The population law of a synthetic data set: sampling, and the exact diffused density.
+
+        Built (once) by :func:`ledkde_fast.truth.law_of` from ``name``, ``params`` and ``basis``:
+        the law the points were drawn from, noise included, with ``sample(n, seed)`` and the
+        ``log_density``, ``score`` and ``denoiser`` of its diffusion ``law * N(0, t I)``.
+        Needs scipy for the sphere, circle and subspace laws (imported on first evaluation).
+
+        Returns
+        -------
+        ledkde_fast.truth.PopulationLaw
+            A :class:`~ledkde_fast.truth.SphereLaw` (circle and sphere),
+            :class:`~ledkde_fast.truth.SubspaceLaw`, :class:`~ledkde_fast.truth.SwissRollLaw` or
+            :class:`~ledkde_fast.truth.GaussianMixtureLaw`.
+
+        Raises
+        ------
+        ValueError
+            For MNIST, or a data set made by hand without the name, parameters and basis of a
+            circle, sphere, subspace, swiss_roll or gaussian_mixture data set: only those have a
+            population law.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.datasets import circle
+        >>> ds = circle(100, radius=2.0, seed=0)
+        >>> ds.truth
+        SphereLaw(k=1, radius=2.0, ambient_dim=2, noise=0.0)
+        >>> np.round(ds.truth.denoiser([[3.0, 0.0]], 1e-4), 4)
+        array([[2., 0.]])
+        """
+        from .truth import law_of  # imported on first use: importing datasets stays light
+
+        return law_of(self)
 
     def __len__(self) -> int:
         """Return the number of points."""
