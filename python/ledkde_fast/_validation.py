@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -196,7 +196,9 @@ def as_data(data: Any, name: str = "data") -> np.ndarray:
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: at least one point is needed")
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one column")
+        # worded as scikit-learn words it, so that the estimator passes its checks
+        raise ValueError(f"{name} must have at least one column: 0 feature(s) (shape={arr.shape}) while a minimum "
+                         "of 1 is required.")
     check_finite(arr, name)
     return arr
 
@@ -248,3 +250,46 @@ def as_log_weights(weights: Any, n: int, name: str = "weights") -> Optional[np.n
         raise ValueError(f"{name} are all zero: at least one point needs positive weight")
     with np.errstate(divide="ignore"):
         return np.ascontiguousarray(np.log(w / total))
+
+
+# ----------------------------------------------------------------------------- analysis arguments
+#: Bandwidth argument of the functions that sweep it: one h >= 0 or a sequence of them.
+BandwidthLike = Union[float, Sequence[float], np.ndarray]
+
+
+def as_truth(truth: Any, methods: Sequence[str], name: str = "truth") -> Any:
+    """The truth object itself, after checking that it has the callable ``methods``."""
+    missing = [m for m in methods if not callable(getattr(truth, m, None))]
+    if missing:
+        raise TypeError(f"{name} must be an object with the methods {', '.join(methods)} (a population law, "
+                        f"e.g. Dataset.truth); {type(truth).__name__} lacks {', '.join(missing)}")
+    return truth
+
+
+def as_times(value: Any, name: str, *, minimum: int = 1, increasing: bool = False) -> np.ndarray:
+    """A 1-D float64 array of at least ``minimum`` finite times > 0 (strictly increasing if asked)."""
+    arr = as_real_values(value, name)
+    if arr.ndim != 1 or arr.shape[0] < minimum:
+        raise ValueError(f"{name} must be a 1-D array of at least {minimum} time(s), got shape {arr.shape}")
+    if (arr <= 0).any():
+        raise ValueError(f"{name} must be > 0")
+    if increasing and (np.diff(arr) <= 0).any():
+        raise ValueError(f"{name} must be strictly increasing")
+    return arr
+
+
+def as_bandwidths(value: Any, name: str = "bandwidth") -> tuple[np.ndarray, bool]:
+    """One bandwidth or a non-empty 1-D sequence of them, each >= 0: (float64 array (n_h,), was scalar)."""
+    if np.ndim(value) == 0:
+        return np.array([as_bandwidth(value, name)]), True
+    arr = as_nonnegative_values(value, name)
+    if arr.ndim != 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D sequence of numbers, got shape {arr.shape}")
+    return arr, False
+
+
+def as_callable(value: Any, name: str, signature: str) -> Callable[..., Any]:
+    """A callable (TypeError naming ``signature`` otherwise)."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a callable {signature}, got {type(value).__name__}")
+    return value
