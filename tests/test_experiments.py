@@ -62,3 +62,35 @@ def test_bad_dataset_is_refused():
         memorization_experiment("cifar", "/nonexistent")
     with pytest.raises(ValueError, match="bandwidths must be finite and >= 0"):
         memorization_experiment("circle", "/nonexistent", bandwidths=[-1.0])
+
+
+def test_bias_variance_experiment_and_command(tmp_path):
+    """The bias-variance experiment at small sizes: a report row per bandwidth (the selected one among
+    them), the other parts, and figures that are not blank; the same through the command line."""
+    import matplotlib.image as mpimg
+
+    out = tmp_path / "bv"
+    proc = run_cli("experiment", "bias-variance", "--dataset", "circle", "--out", str(out), "--n-data", "20",
+                   "--n-data-sweep", "20,40", "--n-datasets", "3", "--n-eval", "16", "--n-kernel", "8",
+                   "--n-samples", "30", "--n-steps", "5", "--no-progress")
+    assert "DSM-selected" in proc.stdout and "best h against N" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    rows = report["sweep"]
+    assert rows[0]["bandwidth"] == 0.0 and sum(r["selected"] for r in rows) == 1
+    for row in rows:
+        assert row["mse"] == pytest.approx(row["bias2"] + row["variance"], rel=1e-9)
+        assert row["kl_bound"] > 0 and 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
+    assert report["best_bandwidth_versus_n"]["n"] == [20, 40]
+    assert set(report["variance_law"]) == {"1", "2", "3"}
+    assert len(report["noise_correlation"]["t"]) == len(report["noise_correlation"]["correlation"])
+    for name in ("bias_variance.png", "best_bandwidth_vs_n.png", "more_data.png", "bias_variance_samples.png",
+                 "bias_variance_theory.png"):
+        img = mpimg.imread(out / name)
+        assert img.ndim == 3 and img.shape[0] > 100 and img[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_bias_variance_experiment_refuses_data_without_a_law():
+    from ledkde_fast.experiments import bias_variance_experiment
+
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        bias_variance_experiment("mnist", "/nonexistent")

