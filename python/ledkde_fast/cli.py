@@ -64,8 +64,9 @@ def _bias_variance(args: argparse.Namespace) -> int:
     slope = "-" if best["slope"] is None else f"{best['slope']:.2f}"
     print(f"best h against N: {dict(zip(best['n'], (round(h, 4) for h in best['bandwidth'])))}, slope {slope}")
     more = report["more_data"]
-    print(f"more data: the exact score matches h = {more['bandwidth']:.3g} with N = {more['n']} at "
-          f"N' = {more['n_matched']} (n_eff predicts {more['n_eff_predicted']})")
+    predicted = ", ".join(f"{k}: {v:.3g}" for k, v in more["n_eff_predicted"].items())
+    print(f"more data: the exact score's KL bound matches that of h = {more['bandwidth']:.3g} with "
+          f"N = {more['n']} at N' = {more['n_matched']} (n_eff predicts {predicted})")
     if "variance_law" in report:
         slopes = {k: round(v["slope"], 2) for k, v in report["variance_law"].items()}
         print(f"variance of the empirical denoiser against t, fitted slopes by k: {slopes} (law: 1 - k/2)")
