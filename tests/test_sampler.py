@@ -129,3 +129,31 @@ def test_estimator_clones_with_scikit_learn(rng):
     twin = base.clone(est)
     assert twin.get_params() == est.get_params()
     assert not hasattr(twin, "data_")
+
+
+def test_estimator_exposes_the_sampler_settings(rng):
+    """Any data scale and any t: the start time defaults to at least 10 x the stop time (before, a small
+    data set with t = 1 raised 't_min (1.0) must be smaller than t_max (0.0915)')."""
+    X = 0.1 * rng.standard_normal((20, 2))
+    out = lk.LEDKDE(t=1.0, bandwidth=0.05, n_kernel=16, n_steps=10).fit(X).sample(3, random_state=0)
+    assert out.shape == (3, 2) and np.isfinite(out).all()
+    kw = dict(bandwidth=0.05, n_kernel=16, n_steps=8, t_max=2.0, t_min=0.01, schedule="linear",
+              method="probability_flow", final_denoise=True)
+    est = lk.LEDKDE(t=0.5, **kw).fit(X)
+    expected = lk.sample(X, 4, seed=3, **kw)
+    np.testing.assert_array_equal(est.sample(4, random_state=3), expected)
+    with pytest.raises(ValueError, match="method must be one of"):
+        lk.LEDKDE(method="rk4").fit(X).sample(2)
+
+
+def test_kernel_repr_shows_shapes_not_values():
+    from ledkde_fast import kernels
+
+    assert repr(kernels.Covariance(np.eye(300))) == "Covariance(matrix=<array 300x300 float64>)"
+    assert repr(kernels.Samples(np.ones((4, 3)))) == "Samples(samples=<array 4x3 float64>)"
+    assert repr(kernels.PCA(2)) == "PCA(rank=2)"
+
+
+def test_configuration_as_a_dict():
+    info = lk.config_dict()
+    assert info["backends"] == lk.available_backends() and info["ledkde_fast"] == lk.__version__

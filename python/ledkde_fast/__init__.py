@@ -18,7 +18,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import kernels
 from ._backends import available_backends
-from ._config import __version__, show_config
+from ._config import __version__, config_dict, show_config
 from .empirical import empirical_denoiser, empirical_score, kde_log_density
 from .estimator import LEDKDE
 from .neighbors import nearest_neighbors
@@ -29,6 +29,7 @@ __all__ = [
     "LEDKDE",
     "__version__",
     "available_backends",
+    "config_dict",
     "empirical_denoiser",
     "empirical_score",
     "kde_log_density",

@@ -240,7 +240,7 @@ def prepare(x: Any, data: Any, t: Any, weights: Any = None, n_threads: Any = Non
         arr = as_data(data)
         xq, one_point = as_queries(x, arr.shape[1])
         dtype = result_dtype(xq.dtype, arr.dtype)
-        source = as_source(arr, weights, dtype)
+        source = InMemoryData(np.ascontiguousarray(arr, dtype=dtype), as_log_weights(weights, arr.shape[0]))
     return Problem(np.ascontiguousarray(xq, dtype=dtype), source, as_time(t), as_threads(n_threads), one_point)
 
 

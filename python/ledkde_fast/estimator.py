@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._backends import BackendName
-from ._validation import SeedLike, as_bandwidth, as_data, as_log_weights, as_numeric_array
+from ._validation import SeedLike, as_bandwidth, as_data, as_log_weights, as_numeric_array, as_positive
+from .sampler import Method, Schedule, default_t_max
 from .sampler import sample as _sample
 from .smoothed import KernelLike, led_kde_log_density
 
@@ -59,6 +60,18 @@ class LEDKDE:
         Thread count; default LEDKDE_NUM_THREADS or all cores.
     random_state : None or int
         Seed of the kernel draws in ``score_samples`` (an int makes scores repeatable).
+    t_max : float, optional
+        Start time of :meth:`sample`; default the larger of
+        :func:`ledkde_fast.sampler.default_t_max` of the data and 10 x the stop time, so that any
+        data scale and any ``t`` work.
+    t_min : float, optional
+        Stop time of :meth:`sample`; default ``t``.
+    schedule : {"geometric", "linear"} or array_like
+        Times of the sampler's steps (see :func:`ledkde_fast.sampler.time_grid`).
+    method : {"euler_maruyama", "probability_flow", "langevin"}
+        The sampler (see :func:`ledkde_fast.sample`).
+    final_denoise : bool
+        Finish :meth:`sample` with one application of the smoothed denoiser.
 
     Attributes
     ----------
@@ -88,7 +101,9 @@ class LEDKDE:
     def __init__(self, bandwidth: Union[float, Literal["auto"]] = 0.1, t: float = 0.01, kernel: KernelLike = "gaussian",
                  n_kernel: int = 1024, rank: Optional[int] = None, n_steps: int = 100,
                  backend: BackendName = "auto", n_threads: Optional[int] = None,
-                 random_state: SeedLike = None) -> None:
+                 random_state: SeedLike = None, t_max: Optional[float] = None, t_min: Optional[float] = None,
+                 schedule: Union[Schedule, ArrayLike] = "geometric", method: Method = "euler_maruyama",
+                 final_denoise: bool = False) -> None:
         self.bandwidth = bandwidth
         self.t = t
         self.kernel = kernel
@@ -98,6 +113,11 @@ class LEDKDE:
         self.backend = backend
         self.n_threads = n_threads
         self.random_state = random_state
+        self.t_max = t_max
+        self.t_min = t_min
+        self.schedule = schedule
+        self.method = method
+        self.final_denoise = final_denoise
 
     # -- scikit-learn parameter protocol
     @classmethod
@@ -359,8 +379,14 @@ class LEDKDE:
         (5, 2)
         """
         self._check_fitted()
+        t_min = self.t if self.t_min is None else self.t_min
+        t_max = self.t_max
+        if t_max is None and isinstance(self.schedule, str):
+            # the data's own start time, but always above the stop time whatever the data's scale
+            t_max = max(default_t_max(self.data_), 10.0 * as_positive(t_min, "t_min"))
         return _sample(self.data_, n_samples, bandwidth=self.bandwidth_, kernel=self.kernel, n_kernel=self.n_kernel,
-                       rank=self.rank, t_min=self.t, n_steps=self.n_steps, seed=random_state,
+                       rank=self.rank, t_max=t_max, t_min=t_min, n_steps=self.n_steps, schedule=self.schedule,
+                       method=self.method, final_denoise=self.final_denoise, seed=random_state,
                        weights=self.sample_weight_, backend=self.backend, n_threads=self.n_threads)
 
 

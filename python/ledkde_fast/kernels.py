@@ -21,6 +21,7 @@ draw antithetic pairs (S, -S) by default, which makes the sample mean exactly ze
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
@@ -79,6 +80,20 @@ class Kernel:
         """
         assert factor is not None, "this kernel has no factor"
         return float(np.sum(factor * factor))
+
+    def __repr__(self) -> str:
+        """Return ``Name(field=value, ...)``, with arrays shown by shape and dtype, not by value."""
+        if not dataclasses.is_dataclass(self):
+            return f"{type(self).__name__}()"
+        parts = []
+        for f in dataclasses.fields(self):
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            shown = f"<array {'x'.join(map(str, value.shape))} {value.dtype}>" if isinstance(value, np.ndarray) \
+                else repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -145,7 +160,7 @@ class Gaussian(Kernel):
         return float(factor.shape[0])
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Covariance(Kernel):
     """N(0, h^2 M) for a symmetric positive semi-definite d x d matrix M.
 
@@ -226,7 +241,7 @@ class Covariance(Kernel):
         return self._factor
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Factor(Kernel):
     """N(0, h^2 L L^T) for a d x r factor L: anisotropic, and low-rank when r < d.
 
@@ -388,7 +403,7 @@ class PCA(Kernel):
         return float(self.rank)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Samples(Kernel):
     """Explicit standardised kernel draws s (n_kernel x d); Y_j = h s_j. Used exactly as given.
 

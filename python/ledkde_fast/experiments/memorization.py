@@ -115,7 +115,8 @@ def load_data(cfg: Config) -> tuple[np.ndarray, np.ndarray, datasets.Dataset]:
     assert n_data is not None  # filled in by Config.__post_init__
     gen = _generator(cfg.dataset)
     if gen is not None:
-        # the circle's training points are equally spaced, as in the paper's toy example
+        # the circle's training points are equally spaced (our choice: every gap is the same, so memorisation
+        # and its onset do not depend on where random points happened to cluster)
         train_set = datasets.circle(n_data, uniform_grid=True) if cfg.dataset == "circle" else gen(n_data, cfg.seed)
         held_set = gen(n_data, cfg.seed + 1000)
         return train_set.points, held_set.points, train_set
