@@ -1,6 +1,7 @@
 """Bad input, array layouts and dtypes, extreme regimes, blocking, threads and backend selection."""
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 import textwrap
@@ -282,3 +283,24 @@ def test_peak_memory_is_o_of_output_not_m_times_n():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     peak_mb = int(out.stdout.strip().splitlines()[-1])
     assert peak_mb < 300, f"peak RSS {peak_mb} MB"
+
+
+def test_isa_variable_applies_before_the_first_kernel_call():
+    """LEDKDE_ISA takes effect for show_config() and an early nearest_neighbors, not only after the
+    first empirical call (the cpp backend module applies it, and both go through it)."""
+    use_backend("cpp")
+    code = ("import numpy as np, ledkde_fast as lk\n"
+            "info = lk.config_dict()\n"
+            "lk.nearest_neighbors(np.zeros((1, 2)), np.ones((3, 2)), 1)\n"
+            "from ledkde_fast import _core\n"
+            "print(info['cpp']['isa_active'], _core.active_isa())\n")
+    env = dict(os.environ, **{_env.ISA: "generic"})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["generic", "generic"]
+
+
+def test_a_huge_thread_count_means_all_threads(small):
+    """n_threads beyond a C int is clamped, not passed on to fail inside pybind11 with a long message."""
+    x, data = small
+    np.testing.assert_array_equal(lk.empirical_denoiser(x, data, 0.5, n_threads=2**31),
+                                  lk.empirical_denoiser(x, data, 0.5))
