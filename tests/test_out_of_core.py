@@ -88,3 +88,21 @@ def test_weights_with_data_on_disk_are_refused(on_disk):
     mm, _, x = on_disk
     with pytest.raises(ValueError, match="weights are not supported for out-of-core data"):
         lk.empirical_denoiser(x, mm, 0.2, weights=np.ones(mm.shape[0]))
+
+
+def test_a_slice_of_a_memmap_streams_its_own_rows(on_disk):
+    """A row slice of a memmap keeps its parent's file name and offset: reading it with plain file I/O
+    from that offset would read the parent's first rows (it did)."""
+    mm, data, x = on_disk
+    close(lk.empirical_denoiser(x, mm[1000:], 0.2), lk.empirical_denoiser(x, data[1000:], 0.2))
+    np.testing.assert_array_equal(lk.nearest_neighbors(x, mm[1000:], 3)[1], lk.nearest_neighbors(x, data[1000:], 3)[1])
+
+
+def test_float32_data_on_disk_with_float64_queries_computes_in_float64(tmp_path):
+    """As for data in memory: the common dtype of queries and data (float64 here), not the data's."""
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(2500, 3)).astype(np.float32)
+    np.save(tmp_path / "f32.npy", data)
+    mm = np.load(tmp_path / "f32.npy", mmap_mode="r")
+    x = rng.normal(size=(5, 3))
+    np.testing.assert_allclose(lk.kde_log_density(x, mm, 1e-3), lk.kde_log_density(x, data, 1e-3), rtol=1e-12)

@@ -157,3 +157,29 @@ def test_kernel_repr_shows_shapes_not_values():
 def test_configuration_as_a_dict():
     info = lk.config_dict()
     assert info["backends"] == lk.available_backends() and info["ledkde_fast"] == lk.__version__
+
+
+def test_an_explicit_schedule_needs_no_default_times():
+    """With the times given as an array, t_max and t_min are not needed (not even for sharded data, whose
+    default times cannot be computed) and their defaults are not computed."""
+    from ledkde_fast._shards import ShardedSource
+
+    data = circle()
+    times = [4.0, 1.0, 0.25, 0.0625]
+    expected = lk.sample(data, 5, schedule=times, bandwidth=0.1, n_kernel=8, seed=0)
+    assert expected.shape == (5, 2)
+
+    class NoDefaults(ShardedSource):  # a sharded source over the same points, in this process
+        def __init__(self, points):
+            from ledkde_fast._shards import make_shard, shard_summary
+
+            self.shard = make_shard(points, 0, None, None)
+            super().__init__([shard_summary(self.shard)])
+
+        def _round(self, fn, arrays, scattered, *args):
+            return [fn(self.shard, *args, **arrays)]
+
+    out = lk.sample(NoDefaults(data), 5, schedule=times, bandwidth=0.1, n_kernel=8, seed=0)
+    assert out.shape == (5, 2) and np.isfinite(out).all()
+    with pytest.raises(TypeError, match="schedule"):
+        lk.sample(data, 5, schedule=["a", "b"])

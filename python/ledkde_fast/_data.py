@@ -19,7 +19,7 @@ import numpy as np
 from ._backends import get_backend, operation
 from ._knn import knn_in_memory
 from ._lse import LseState, log_of, merge_lse
-from ._shards import ShardedSource
+from ._shards import ShardedSource, centred_basis
 from ._streaming import StreamedData, is_row_readable, lse_over_slabs
 from ._validation import as_data, as_log_weights, as_queries, as_threads, as_time, result_dtype
 from .kernels import Kernel
@@ -101,9 +101,7 @@ class InMemoryData:
         return np.ascontiguousarray(vt[keep].T) if keep.any() else np.zeros((self.d, 1))
 
     def kernel_basis(self, mu: np.ndarray, factor: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        centred = self.data.astype(np.float64, copy=False) - mu
-        basis = centred if factor is None else centred @ factor
-        return np.ascontiguousarray(basis, dtype=self.dtype)
+        return centred_basis(self.data, mu, factor)
 
     def sample_rows(self, count: int, seed: int) -> np.ndarray:
         if self.n <= count:
@@ -133,7 +131,7 @@ class InMemoryData:
         kept = None
         if dirs.shape[0] * n * self.dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every chunk
             kept = [c_block(rows) for rows in draw_blocks]
-        data64 = self.data.astype(np.float64, copy=False)
+        data64_t = np.ascontiguousarray(self.data.astype(np.float64, copy=False).T)  # once, not per chunk
         q_step = max(1, CHUNK_BYTES // (n * 8))
         acc = np.empty((m, self.d))
         zsum = np.empty(m)
@@ -143,7 +141,7 @@ class InMemoryData:
             zq = np.zeros(xq.shape[0])
             for c in kept if kept is not None else (c_block(rows) for rows in draw_blocks):
                 accumulate(xq, self.data, self.log_weights, t, c, wbar, zq, n_threads)
-            acc[q0:q0 + q_step] = matmul_nt(wbar, np.ascontiguousarray(data64.T), 1.0, n_threads)
+            acc[q0:q0 + q_step] = matmul_nt(wbar, data64_t, 1.0, n_threads)
             zsum[q0:q0 + q_step] = zq
         return acc, zsum
 

@@ -21,7 +21,7 @@ def knn_in_memory(x: np.ndarray, data: np.ndarray, k: int, backend: str, n_threa
                                                 np.ascontiguousarray(data, dtype=dtype), int(k), n_threads)
     # exact float64 distances of the selected points; re-sort so rounding in the selection cannot
     # misorder near-ties
-    diff = x.astype(np.float64)[:, None, :] - np.asarray(data, dtype=np.float64)[idx]
+    diff = x.astype(np.float64)[:, None, :] - np.asarray(data)[idx].astype(np.float64)
     dist = np.sqrt(np.einsum("mkd,mkd->mk", diff, diff))
     order = np.lexsort((idx, dist), axis=1) if dist.size else np.zeros_like(idx)
     return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)

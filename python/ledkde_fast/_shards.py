@@ -77,36 +77,52 @@ def partial_state(x: np.ndarray, shard: np.ndarray, t: float, *, log_weights: Op
 
 
 # ----------------------------------------------------------------------------- per-shard tasks
+def _common(shard: Shard, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Queries and shard in their common compute dtype (float32 only if both are), as for in-memory data."""
+    dtype = result_dtype(x.dtype, shard.data.dtype)
+    return np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(shard.data, dtype=dtype)
+
+
+
 def _lse_task(shard: Shard, t: float, want_acc: bool, backend: str, n_threads: int, *, x: np.ndarray) -> LseState:
-    return partial_state(np.ascontiguousarray(x, dtype=shard.data.dtype), shard.data, t, log_weights=shard.log_w,
-                         want_acc=want_acc, backend=backend, n_threads=n_threads)
+    xq, data = _common(shard, x)
+    return partial_state(xq, data, t, log_weights=shard.log_w, want_acc=want_acc, backend=backend,
+                         n_threads=n_threads)
 
 
-def _c_block(shard: Shard, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray, t: float, backend: str,
-             n_threads: int) -> np.ndarray:
-    """C = -(dirs . basis^T) / t for this shard, with basis = (x_i - mu) F (the centred rows for explicit
-    samples), in the shard's dtype.
-    """
-    basis = shard.data.astype(np.float64) - mu
-    if factor is not None:
-        basis = basis @ factor
-    dtype = shard.data.dtype
-    return operation(backend, "matmul_nt")(np.asarray(dirs, dtype=dtype), np.ascontiguousarray(basis, dtype=dtype),
-                                           -1.0 / t, n_threads)
+def _c_block(data: np.ndarray, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray, t: float,
+             backend: str, n_threads: int) -> np.ndarray:
+    """C = -(dirs . basis^T) / t for these rows, basis = (x_i - mu) F, in the rows' dtype."""
+    basis = centred_basis(data, mu, factor)
+    return operation(backend, "matmul_nt")(np.asarray(dirs, dtype=data.dtype), basis, -1.0 / t, n_threads)
+
+
+def centred_basis(data: np.ndarray, mu: np.ndarray, factor: Optional[np.ndarray]) -> np.ndarray:
+    """(x_i - mu) F in the data's dtype, C-contiguous; no product for explicit samples (F None) or F = I."""
+    centred = data.astype(np.float64, copy=False) - mu
+    if factor is not None and not is_identity(factor):
+        centred = centred @ factor
+    return np.ascontiguousarray(centred, dtype=data.dtype)
+
+
+def is_identity(factor: np.ndarray) -> bool:
+    """Whether a factor is the d x d identity (the isotropic Gaussian kernel's)."""
+    n = factor.shape[0]
+    return factor.shape == (n, n) and bool(np.array_equal(factor, np.eye(n)))
 
 
 def _round1_task(shard: Shard, factor: Optional[np.ndarray], mu: np.ndarray, t: float, backend: str,
                  n_threads: int, *, x: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = np.ascontiguousarray(x, dtype=shard.data.dtype)
-    c = _c_block(shard, dirs, factor, mu, t, backend, n_threads)
-    return operation(backend, "dkde_normalisers")(x, shard.data, shard.log_w, t, c, n_threads)
+    xq, data = _common(shard, x)
+    c = _c_block(data, dirs, factor, mu, t, backend, n_threads)
+    return operation(backend, "dkde_normalisers")(xq, data, shard.log_w, t, c, n_threads)
 
 
 def _round2_task(shard: Shard, factor: Optional[np.ndarray], mu: np.ndarray, t: float, backend: str,
                  n_threads: int, *, x: np.ndarray, dirs: np.ndarray, log_norm: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=shard.data.dtype)
-    c = _c_block(shard, dirs, factor, mu, t, backend, n_threads)
-    return operation(backend, "dkde_weighted_sum")(x, shard.data, shard.log_w, t, c, log_norm, n_threads)
+    xq, data = _common(shard, x)
+    c = _c_block(data, dirs, factor, mu, t, backend, n_threads)
+    return operation(backend, "dkde_weighted_sum")(xq, data, shard.log_w, t, c, log_norm, n_threads)
 
 
 def _knn_task(shard: Shard, k: int, backend: str, n_threads: int, *, x: np.ndarray

@@ -59,7 +59,9 @@ def read_rows(array: Any, rows: slice) -> np.ndarray:
     with plain file I/O: pages touched through the mapping would stay resident and count against
     the process.
     """
-    if isinstance(array, np.memmap) and getattr(array, "filename", None) and array.flags.c_contiguous:
+    # only a memmap that owns its mapping: a slice of one keeps the parent's filename and offset
+    owns_mapping = isinstance(array, np.memmap) and array.base is getattr(array, "_mmap", None)
+    if owns_mapping and getattr(array, "filename", None) and array.flags.c_contiguous:
         row_bytes = array.shape[1] * array.dtype.itemsize
         with open(str(array.filename), "rb") as fh:
             fh.seek(array.offset + rows.start * row_bytes)

@@ -280,7 +280,7 @@ def as_times(value: Any, name: str, *, minimum: int = 1, increasing: bool = Fals
 
 def as_bandwidths(value: Any, name: str = "bandwidth") -> tuple[np.ndarray, bool]:
     """One bandwidth or a non-empty 1-D sequence of them, each >= 0: (float64 array (n_h,), was scalar)."""
-    if np.ndim(value) == 0:
+    if np.ndim(as_numeric_array(value, name)) == 0:
         return np.array([as_bandwidth(value, name)]), True
     arr = as_nonnegative_values(value, name)
     if arr.ndim != 1 or arr.shape[0] == 0:

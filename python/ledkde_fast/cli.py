@@ -43,8 +43,15 @@ def _experiment(args: argparse.Namespace) -> int:
 
 def _bias_variance(args: argparse.Namespace) -> int:
     """Run ``ledkde experiment bias-variance`` and print its table."""
-    from .experiments import bias_variance_experiment
+    from .experiments import FAMILIES, bias_variance_experiment
 
+    unused = [flag for flag, value in (("--bandwidths", args.bandwidths), ("--t-max", args.t_max),
+                                       ("--t-min", args.t_min)) if value is not None]
+    if args.dataset not in FAMILIES or unused:
+        why = (f"--dataset must be one of {', '.join(FAMILIES)} for bias-variance, got {args.dataset!r}"
+               if args.dataset not in FAMILIES else f"{', '.join(unused)} not used by bias-variance")
+        print(f"ledkde: error: {why}", file=sys.stderr)
+        return 2
     options: dict[str, object] = {"n_data": args.n_data, "seed": args.seed, "theory": not args.no_theory,
                                   "backend": args.backend, "progress": not args.no_progress}
     for name in ("n_kernel", "n_samples", "n_steps", "n_datasets", "n_eval"):

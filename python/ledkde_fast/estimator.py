@@ -59,7 +59,9 @@ class LEDKDE:
     n_threads : int, optional
         Thread count; default LEDKDE_NUM_THREADS or all cores.
     random_state : None or int
-        Seed of the kernel draws in ``score_samples`` (an int makes scores repeatable).
+        Seed of the kernel draws and noise of ``score_samples``, ``score`` and the
+        ``bandwidth="auto"`` selection in ``fit`` (an int makes them repeatable); ``sample`` takes
+        its own ``random_state``.
     t_max : float, optional
         Start time of :meth:`sample`; default the larger of
         :func:`ledkde_fast.sampler.default_t_max` of the data and 10 x the stop time, so that any

@@ -1,7 +1,7 @@
 """Reverse diffusion with the empirical or kernel-smoothed score (docs/maths.rst, "Samplers").
 
 The forward process is Brownian motion, dX = dB (variance-exploding: p_t = p* convolved with
-N(0, t I)). Sampling starts from N(mean of data, t_max I) and runs the reverse SDE
+N(0, t I)). Sampling starts from N(unweighted mean of the data, t_max I) and runs the reverse SDE
 dY = s_{T-u}(Y) du + dB down to t_min, where s is the smoothed score of the LED-KDE (the exact
 empirical score when the bandwidth is 0). Every step sends all samples to the core in one call.
 """
@@ -18,7 +18,17 @@ from numpy.typing import ArrayLike
 from ._backends import BackendName
 from ._data import Problem, as_source
 from ._estimate import SmoothingSetup, estimate, prepare_smoothing
-from ._validation import SeedLike, as_bandwidth, as_bool, as_choice, as_generator, as_int, as_positive, as_threads
+from ._validation import (
+    SeedLike,
+    as_bandwidth,
+    as_bool,
+    as_choice,
+    as_generator,
+    as_int,
+    as_numeric_array,
+    as_positive,
+    as_threads,
+)
 from .smoothed import KernelLike
 
 if TYPE_CHECKING:
@@ -136,7 +146,7 @@ def time_grid(t_max: float, t_min: float, n_steps: int, schedule: Union[Schedule
         if schedule == "linear":
             return np.linspace(t_max, t_min, n_steps + 1)
         raise ValueError(f"schedule must be one of {SCHEDULES} or an array of times, got {schedule!r}")
-    times = np.asarray(schedule, dtype=np.float64)
+    times = as_numeric_array(schedule, "schedule").astype(np.float64)
     if times.ndim != 1 or times.size < 2:
         raise ValueError("schedule given as times must be a 1-D array of at least two times")
     if not np.isfinite(times).all() or (times <= 0).any() or (np.diff(times) >= 0).any():
@@ -177,7 +187,11 @@ def _langevin(eps: float) -> Step:
 
 
 def _times(source: Any, t_max: Any, t_min: Any, n_steps: int, schedule: Any, method: str) -> np.ndarray:
-    """The validated time grid, with the default start and stop times where not given."""
+    """The validated time grid, with the default start and stop times where not given (an explicit
+    array of times needs neither).
+    """
+    if not isinstance(schedule, str):
+        return time_grid(0.0, 0.0, n_steps, schedule)
     t_max = default_t_max(source) if t_max is None else as_positive(t_max, "t_max")
     t_min = default_t_min(source) if t_min is None else as_positive(t_min, "t_min")
     if t_min >= t_max and method != "langevin":

@@ -1,4 +1,4 @@
-"""Experiments on the claims of the paper's abstract: memorisation (:mod:`.memorization`) and the
+"""Experiments of this library: memorisation (:mod:`.memorization`) and the
 bias-variance trade-off against a known law (:mod:`.bias_variance`).
 """
 
