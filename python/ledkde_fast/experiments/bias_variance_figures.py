@@ -77,6 +77,10 @@ def best_bandwidth_figure(plt: Any, out: Path, report: dict[str, Any]) -> Path:
                   label=f"fit: slope {part['slope']:.2f}")
     ax.set(xlabel="training points N", ylabel="bandwidth h", title=f"{report['dataset']}: best h against N")
     ax.set_xticks(n, [str(int(v)) for v in n])
+    if keep.any():  # round values: the data's own would overlap where two are close
+        lo, hi = h[keep].min() / 1.5, h[keep].max() * 1.5
+        ticks = [v for v in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10) if lo <= v <= hi]
+        ax.set_yticks(ticks, [f"{v:g}" for v in ticks])
     ax.minorticks_off()
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
