@@ -270,3 +270,24 @@ def test_two_round_path_for_large_data_equals_the_fused_one(rng, monkeypatch):
     rounds = [f(x, data, 0.3, 0.4, **kw) for f in SMOOTHED]
     for a, b in zip(rounds, fused):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
+
+
+def test_the_led_kde_skips_the_weighted_sums(rng, monkeypatch):
+    """The LED-KDE needs only the log-normalisers: on the two-round path its round 2 (the weighted sums
+    over the data) must not run, and the value is that of the full computation."""
+    use_backend("cpp")
+    from ledkde_fast import _data
+    from ledkde_fast._backends import cpp
+
+    data = rng.normal(size=(700, 6))
+    x = rng.normal(size=(13, 6))
+    kw = dict(n_kernel=40, seed=9, backend="cpp")
+    expected = lk.led_kde_log_density(x, data, 0.3, 0.4, **kw)
+    monkeypatch.setattr(_data, "CHUNK_BYTES", 1024)  # the two-round path
+
+    def no_round_two(*args, **kwargs):
+        raise AssertionError("round 2 ran for the LED-KDE")
+
+    monkeypatch.setattr(cpp, "dkde_weighted_sum", no_round_two)
+    np.testing.assert_allclose(lk.led_kde_log_density(x, data, 0.3, 0.4, **kw), expected, rtol=0,
+                               atol=1e-12 * np.abs(expected).max())

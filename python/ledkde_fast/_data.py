@@ -59,9 +59,10 @@ class DataSource(Protocol):
     def lse_state(self, x: np.ndarray, t: float, want_acc: bool, backend: str, n_threads: int) -> LseState: ...
 
     def double_kde(self, x: np.ndarray, t: float, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray,
-                   basis: Optional[np.ndarray], backend: str, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
-        """(sum over draws of the weighted sums of the points (m x d), sum over draws of the
-        log-normalisers (m,)), for draws whose logits are C = -(dirs . basis^T) / t.
+                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True
+                   ) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """(sum over draws of the weighted sums of the points (m x d; None without ``want_acc``), sum
+        over draws of the log-normalisers (m,)), for draws whose logits are C = -(dirs . basis^T) / t.
         """
         ...
 
@@ -115,12 +116,13 @@ class InMemoryData:
         return knn_in_memory(x, self.data, k, backend, n_threads)
 
     def double_kde(self, x: np.ndarray, t: float, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray,
-                   basis: Optional[np.ndarray], backend: str, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True
+                   ) -> tuple[Optional[np.ndarray], np.ndarray]:
         assert basis is not None, "an in-memory source always has its kernel basis"
         m, n = x.shape[0], self.n
         j_step = max(1, CHUNK_BYTES // (n * self.dtype.itemsize))
         if get_backend(backend).TWO_ROUNDS_FOR_LARGE_PROBLEMS and m * n * 8 > CHUNK_BYTES:
-            return self._two_rounds(x, t, dirs, basis, j_step, backend, n_threads)
+            return self._two_rounds(x, t, dirs, basis, j_step, backend, n_threads, want_acc)
         matmul_nt = operation(backend, "matmul_nt")
         accumulate = operation(backend, "double_kde_accumulate")
         draw_blocks = [slice(j, j + j_step) for j in range(0, dirs.shape[0], j_step)]
@@ -131,9 +133,10 @@ class InMemoryData:
         kept = None
         if dirs.shape[0] * n * self.dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every chunk
             kept = [c_block(rows) for rows in draw_blocks]
-        data64_t = np.ascontiguousarray(self.data.astype(np.float64, copy=False).T)  # once, not per chunk
+        # the weights x data product needs the transposed data: made once per call, not per chunk
+        data64_t = np.ascontiguousarray(self.data.astype(np.float64, copy=False).T) if want_acc else None
         q_step = max(1, CHUNK_BYTES // (n * 8))
-        acc = np.empty((m, self.d))
+        acc = np.empty((m, self.d)) if want_acc else None
         zsum = np.empty(m)
         for q0 in range(0, m, q_step):
             xq = x[q0:q0 + q_step]
@@ -141,16 +144,17 @@ class InMemoryData:
             zq = np.zeros(xq.shape[0])
             for c in kept if kept is not None else (c_block(rows) for rows in draw_blocks):
                 accumulate(xq, self.data, self.log_weights, t, c, wbar, zq, n_threads)
-            acc[q0:q0 + q_step] = matmul_nt(wbar, data64_t, 1.0, n_threads)
+            if acc is not None:
+                acc[q0:q0 + q_step] = matmul_nt(wbar, data64_t, 1.0, n_threads)
             zsum[q0:q0 + q_step] = zq
         return acc, zsum
 
     def _two_rounds(self, x: np.ndarray, t: float, dirs: np.ndarray, basis: np.ndarray, j_step: int, backend: str,
-                    n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+                    n_threads: int, want_acc: bool) -> tuple[Optional[np.ndarray], np.ndarray]:
         """The same sums without the (queries x N) weight accumulator, for large N: per block of draws
         and cache-sized slab of data, round 1 gives each query's log-normalisers (merged over slabs),
         round 2 the weighted sum (two exp passes instead of one, but O(m x draws) memory, every query
-        tile in parallel, and logit rows that fit in cache).
+        tile in parallel, and logit rows that fit in cache). Without ``want_acc``, round 1 only.
         """
         matmul_nt = operation(backend, "matmul_nt")
         normalisers = operation(backend, "dkde_normalisers")
@@ -158,7 +162,7 @@ class InMemoryData:
         m, n = x.shape[0], self.n
         lw = self.log_weights
         slabs = [slice(a, min(n, a + CACHE_SLAB_ROWS)) for a in range(0, n, CACHE_SLAB_ROWS)]
-        acc = np.zeros((m, self.d))
+        acc = np.zeros((m, self.d)) if want_acc else None
         zsum = np.zeros(m)
         for j in range(0, dirs.shape[0], j_step):
             block = np.ascontiguousarray(dirs[j:j + j_step], dtype=self.dtype)
@@ -172,7 +176,7 @@ class InMemoryData:
                 part = normalisers(x, self.data[sl], None if lw is None else lw[sl], t, c_of(k, sl), n_threads)
                 mx, sm, _ = merge_lse(mx, sm, part[0], part[1])
             log_norm = log_of(mx, sm)
-            for k, sl in enumerate(slabs):
+            for k, sl in enumerate(slabs if acc is not None else ()):
                 acc += weighted_sum(x, self.data[sl], None if lw is None else lw[sl], t, c_of(k, sl), log_norm,
                                     n_threads)
             zsum += log_norm.sum(axis=1)

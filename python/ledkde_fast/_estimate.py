@@ -94,13 +94,13 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
         return by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape), draw.n,
                              draw.second_moment, state_of, log_norm, want_den)
     acc, zsum = source.double_kde(p.x, p.t, draw.logit_directions(), draw.factor, plan.mu, plan.basis, backend,
-                                  p.n_threads)
+                                  p.n_threads, want_acc=want_den)
     x64 = p.x.astype(np.float64, copy=False)
     # The draws' mean enters the logits as Ybar . (x - mu) / t (zero for antithetic pairs); with it
     # and the exact second moment, the gradient of log p~ is exactly the smoothed score.
     log_density = (zsum / draw.n + np.einsum("ij,j->i", x64 - plan.mu, draw.mean) / p.t
                    - draw.second_moment / (2 * p.t) - log_norm)
-    return Smoothed(acc / draw.n, np.broadcast_to(draw.mean, (m, d)), log_density)
+    return Smoothed(None if acc is None else acc / draw.n, np.broadcast_to(draw.mean, (m, d)), log_density)
 
 
 def by_definition(p: Problem, draws_for: Callable[[slice], np.ndarray], n_draws: int, second_moment: float,

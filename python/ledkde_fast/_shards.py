@@ -211,8 +211,11 @@ class ShardedSource:
         return state
 
     def double_kde(self, x: np.ndarray, t: float, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray,
-                   basis: Optional[np.ndarray], backend: str, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
-        """(sum over draws of the weighted sums (m x d), sum over draws of the log-normalisers (m,))."""
+                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True
+                   ) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """(sum over draws of the weighted sums (m x d; None without ``want_acc``, which skips round 2),
+        sum over draws of the log-normalisers (m,)).
+        """
         arrays: dict[str, Any] = {"x": x, "dirs": dirs}
         scattered: dict[str, Any] = {}  # queries and draws travel once, for both rounds
         r1 = self._round(_round1_task, arrays, scattered, factor, mu, t, backend, n_threads)
@@ -220,6 +223,8 @@ class ShardedSource:
         for part in r1[1:]:
             mx, sm, _ = merge_lse(mx, sm, part[0], part[1])
         log_norm = log_of(mx, sm)
+        if not want_acc:
+            return None, log_norm.sum(axis=1)
         arrays["log_norm"] = log_norm
         r2 = self._round(_round2_task, arrays, scattered, factor, mu, t, backend, n_threads)
         return np.asarray(sum(r2)), log_norm.sum(axis=1)
