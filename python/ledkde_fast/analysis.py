@@ -38,10 +38,12 @@ from ._bias_variance import bias_variance
 from ._data import InMemoryData, prepare_in_memory
 from ._fidelity import precision_recall as _precision_recall
 from ._kl_bound import kl_bound
+from ._population import trapezoid_weights
 from ._score_matching import dsm_loss, select_bandwidth
 from ._validation import (
     SeedLike,
     as_bandwidth,
+    as_callable,
     as_generator,
     as_int,
     as_n_kernel,
@@ -50,6 +52,7 @@ from ._validation import (
     as_positive,
     as_real_values,
     as_threads,
+    as_times,
     result_dtype,
 )
 
@@ -823,16 +826,12 @@ def score_gap_terms(data: ArrayLike, t_grid: ArrayLike, bandwidth: float, *, n_e
     from .smoothed import smoothed_score
 
     data = as_points(data, "data")
-    t_arr = as_real_values(t_grid, "t_grid")
-    if t_arr.ndim != 1 or t_arr.shape[0] < 2:
-        raise ValueError(f"t_grid must be a 1-D array of at least 2 times, got shape {t_arr.shape}")
-    if (t_arr <= 0).any() or (np.diff(t_arr) <= 0).any():
-        raise ValueError("t_grid must be strictly increasing and > 0")
+    t_arr = as_times(t_grid, "t_grid", minimum=2, increasing=True)
     h = as_bandwidth(bandwidth)
     n_eval = as_int(n_eval, "n_eval", 1)
     n_kernel = as_n_kernel(n_kernel, True)
-    if reference is not None and not callable(reference):
-        raise TypeError(f"reference must be a callable score(x, t), got {type(reference).__name__}")
+    if reference is not None:
+        as_callable(reference, "reference", "score(x, t)")
     rng = as_generator(seed)
     # independent streams for the evaluation points and the kernel draws: the points then do not
     # depend on the bandwidth (h = 0 draws no kernel samples)
@@ -857,9 +856,10 @@ def score_gap_terms(data: ArrayLike, t_grid: ArrayLike, bandwidth: float, *, n_e
             bias.append(float(np.sum((s_tilde - s_true) ** 2, axis=1).mean()))
             var.append(float(np.sum((s - s_true) ** 2, axis=1).mean()))
 
+    weights = trapezoid_weights(t_arr)
+
     def half_trapezoid(values: list[float]) -> float:
-        v = np.asarray(values)
-        return float(0.5 * np.sum(0.5 * (v[1:] + v[:-1]) * np.diff(t_arr)))
+        return 0.5 * float(weights @ np.asarray(values))
 
     out = {
         "t": [float(v) for v in t_arr],
