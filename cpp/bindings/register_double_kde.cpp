@@ -1,6 +1,5 @@
 // Shared-sample double-KDE accumulation (docs/design.rst, "The double-KDE factorisation").
-#include "common.hpp"
-#include "dispatch.hpp"
+#include "interruptible.hpp"
 
 #include <algorithm>
 #include <array>
@@ -36,8 +35,8 @@ template <class T> void def_double_kde(py::module_& m) {
             double* wp = wbar.mutable_data();
             double* zp = zsum.mutable_data();
             // Safe without the GIL: the arrays above are owned by this frame.
-            py::gil_scoped_release release;
-            ledkde::double_kde_accumulate<T>(xp, m, dp, n, d, log_w, t, cp, kc, wp, zp, n_threads, bl);
+            run_interruptible(
+                [&] { ledkde::double_kde_accumulate<T>(xp, m, dp, n, d, log_w, t, cp, kc, wp, zp, n_threads, bl); });
         },
         py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
         py::arg("c_matrix").noconvert(), py::arg("wbar").noconvert(), py::arg("zsum").noconvert(),
@@ -57,11 +56,10 @@ template <class T> void def_rounds(py::module_& m) {
             py::array_t<double> mx({s[0], s[3]}), sm({s[0], s[3]});
             double* mp = mx.mutable_data();
             double* sp = sm.mutable_data();
-            {
-                py::gil_scoped_release release;  // arrays owned by this frame
+            run_interruptible([&] {  // arrays owned by this frame
                 ledkde::dkde_normalisers<T>(x.data(), s[0], data.data(), s[2], s[1], log_w, t, c_matrix.data(), s[3],
                                             mp, sp, n_threads, bl);
-            }
+            });
             return py::make_tuple(mx, sm);
         },
         py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
@@ -80,11 +78,10 @@ template <class T> void def_rounds(py::module_& m) {
             py::array_t<double> acc({s[0], s[1]});
             double* ap = acc.mutable_data();
             std::fill(ap, ap + s[0] * s[1], 0.0);
-            {
-                py::gil_scoped_release release;  // arrays owned by this frame
+            run_interruptible([&] {  // arrays owned by this frame
                 ledkde::dkde_weighted_sum<T>(x.data(), s[0], data.data(), s[2], s[1], log_w, t, c_matrix.data(), s[3],
                                              log_norm.data(), ap, n_threads, bl);
-            }
+            });
             return acc;
         },
         py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
@@ -106,10 +103,8 @@ template <class T> void def_matmul_nt(py::module_& m) {
             const index_t kc = z.shape(0), n = basis.shape(0), r = z.shape(1);
             py::array_t<T> c({kc, n});
             T* cp = c.mutable_data();
-            if (n > 0) {
-                py::gil_scoped_release release;  // arrays owned by this frame
-                ledkde::matmul_nt<T>(z.data(), kc, basis.data(), n, r, scale, cp, n_threads, bl);
-            }
+            if (n > 0)  // arrays owned by this frame
+                run_interruptible([&] { ledkde::matmul_nt<T>(z.data(), kc, basis.data(), n, r, scale, cp, n_threads, bl); });
             return c;
         },
         py::arg("z").noconvert(), py::arg("basis").noconvert(), py::arg("scale"), py::arg("n_threads") = 0,

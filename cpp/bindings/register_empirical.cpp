@@ -1,6 +1,5 @@
 // Streaming log-sum-exp state update (docs/design.rst, "Streaming log-sum-exp over data blocks").
-#include "common.hpp"
-#include "dispatch.hpp"
+#include "interruptible.hpp"
 
 namespace ledkde_bind {
 
@@ -35,8 +34,7 @@ template <class T> void def_lse_accumulate(py::module_& m) {
             check_threads(n_threads);
             // Safe without the GIL: the arrays above are owned by this frame and the kernel touches
             // raw memory only.
-            py::gil_scoped_release release;
-            ledkde::lse_accumulate<T>(xp, m, dp, n, d, log_w, t, st, n_threads, bl);
+            run_interruptible([&] { ledkde::lse_accumulate<T>(xp, m, dp, n, d, log_w, t, st, n_threads, bl); });
         },
         py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
         py::arg("state_max").noconvert(), py::arg("state_sum").noconvert(), py::arg("state_acc"),

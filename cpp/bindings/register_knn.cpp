@@ -1,6 +1,5 @@
 // Exact k-nearest-neighbour selection.
-#include "common.hpp"
-#include "dispatch.hpp"
+#include "interruptible.hpp"
 
 namespace ledkde_bind {
 
@@ -16,11 +15,8 @@ template <class T> void def_knn(py::module_& m) {
             index_t* op = out.mutable_data();
             const T* xp = x.data();
             const T* dp = data.data();
-            {
-                // Safe without the GIL: the arrays are owned by this frame.
-                py::gil_scoped_release release;
-                ledkde::knn_select<T>(xp, mq, dp, n, d, k, op, n_threads, bl);
-            }
+            // Safe without the GIL: the arrays are owned by this frame.
+            run_interruptible([&] { ledkde::knn_select<T>(xp, mq, dp, n, d, k, op, n_threads, bl); });
             return out;
         },
         py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("k"), py::arg("n_threads") = 0,

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <stdexcept>
@@ -76,10 +78,10 @@ int resolve_threads(int n_threads, index_t n_tasks) {
 // Buffers kept per calling thread between calls: re-packing the data of every call into fresh
 // allocations would page-fault through the whole copy each time (milliseconds per 10^5 points). They
 // keep the largest size used so far (at most about twice a data slab of the Python driver).
-// Slots: 0 packed dt, 1 packed rows, 2 bias, 3 T scratch; 4 mu and 5 double scratch (always
-// double, distinct from the T slots even when T is double).
+// Slots: 0 packed dt, 1 packed rows, 2 bias, 3 T scratch, 6 log weights; 4 mu and 5 double scratch
+// (always double, distinct from the T slots even when T is double).
 template <class T> std::vector<T>& pooled(int slot) {
-    thread_local std::vector<T> pool[6];
+    thread_local std::vector<T> pool[7];
     return pool[slot];
 }
 
@@ -112,7 +114,12 @@ template <class T> struct PackedBuffers {
         pk.dt = sized(pooled<T>(0), pk.n_blocks * d * nb);
         pk.xb = pk.has_rows ? sized(pooled<T>(1), pk.n_blocks * nb * pk.dp) : nullptr;
         pk.bias = sized(pooled<T>(2), pk.n_blocks * nb);
+        pk.log_w = sized(pooled<T>(6), pk.n_blocks * nb);
         pk.mu = mu;
+        // sqrt(1/2t) without forming 1/t, which overflows for subnormal t; capped at T's largest value
+        // (float at t < 1e-77), where it still sends every distance above about 1e-38 to weight zero
+        pk.direct_c = static_cast<T>(std::min(std::sqrt(0.5) / std::sqrt(t),
+                                              static_cast<double>(std::numeric_limits<T>::max())));
         // packing runs one task per panel of at most 32 points
         K.pack(data, log_w, 1.0 / t, pk, resolve_threads(n_threads, pk.n_blocks * nb / 32));
     }
@@ -150,9 +157,24 @@ inline index_t balanced_tile(index_t m, index_t tile_m, int n_threads) {
     return std::min(tm >= 4 * kRows ? (tm + kRows - 1) / kRows * kRows : tm, tile_m);
 }
 
+// Interruption state of the calling thread (InterruptScope) and the bindings' hook.
+using Clock = std::chrono::steady_clock;
+constexpr auto kPollEvery = std::chrono::milliseconds(20);
+bool (*g_interrupt_hook)() = nullptr;
+thread_local std::atomic<bool>* tl_stop = nullptr;
+thread_local bool tl_may_poll = false;
+thread_local Clock::time_point tl_last_poll;
+
+// Polls between the chunks of a call (outside its parallel regions); true once interrupted.
+bool stop_requested() {
+    poll_interrupt(tl_stop);
+    return tl_stop && tl_stop->load();
+}
+
 template <class T> struct ScratchBuffers {
     Scratch<T> s;
     ScratchBuffers(int n_threads, index_t t_stride, index_t d_stride, index_t shared = 0) {
+        s.stop = tl_stop;
         s.t_buf = sized(pooled<T>(3), n_threads * t_stride + shared);
         s.shared = s.t_buf + n_threads * t_stride;
         s.d_buf = sized(pooled<double>(5), std::max<index_t>(1, n_threads * d_stride));
@@ -162,6 +184,28 @@ template <class T> struct ScratchBuffers {
 };
 
 }  // namespace
+
+void poll_interrupt(std::atomic<bool>* stop) {
+    // only the thread that opened the scope polls (in a parallel region: thread 0, the caller)
+    if (!stop || stop != tl_stop || !tl_may_poll || !g_interrupt_hook) return;
+    const Clock::time_point now = Clock::now();
+    if (now - tl_last_poll < kPollEvery) return;
+    tl_last_poll = now;
+    if (g_interrupt_hook()) stop->store(true);
+}
+
+void set_interrupt_hook(bool (*hook)()) { g_interrupt_hook = hook; }
+
+InterruptScope::InterruptScope(bool may_poll) : outer_stop_(tl_stop), outer_may_poll_(tl_may_poll) {
+    tl_stop = &stop_;
+    tl_may_poll = may_poll;
+    tl_last_poll = Clock::now();  // calls shorter than one period never take the GIL
+}
+
+InterruptScope::~InterruptScope() {
+    tl_stop = outer_stop_;
+    tl_may_poll = outer_may_poll_;
+}
 
 std::vector<std::string> compiled_isas() {
     std::vector<std::string> out;
@@ -213,6 +257,7 @@ void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, 
     const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
     bl.tile_m = balanced_tile(m, bl.tile_m, nt);
     for (index_t start = 0; start < n; start += chunk) {
+        if (stop_requested()) return;
         const index_t rows = std::min(chunk, n - start);
         PackedBuffers<T> packed(K, data + start * d, rows, d, log_w ? log_w + start : nullptr, t, bl.block_n,
                                 n_threads, mu);

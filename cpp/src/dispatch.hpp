@@ -1,6 +1,7 @@
 // Run-time entry points: choose the instruction set, pack the data, size the scratch, run a kernel.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,27 @@ std::string active_isa();
 // Selects an instruction set by name ("auto" = best the CPU supports); throws std::invalid_argument
 // for a name that is not compiled in or not supported by this CPU.
 void select_isa(const std::string& name);
+
+// Ctrl-C support (types.hpp, poll_interrupt). The bindings install one hook, called with the GIL
+// released, that returns true when an interrupt is pending (it leaves the Python exception set).
+void set_interrupt_hook(bool (*hook)());
+
+// The scope of one interruptible call on the calling thread: kernel calls made within it carry its
+// stop flag, and, when `may_poll` (the hook may run on this thread), poll the hook every few
+// milliseconds. interrupted() tells the binding to raise.
+class InterruptScope {
+public:
+    explicit InterruptScope(bool may_poll);
+    ~InterruptScope();
+    InterruptScope(const InterruptScope&) = delete;
+    InterruptScope& operator=(const InterruptScope&) = delete;
+    bool interrupted() const { return stop_.load(); }
+
+private:
+    std::atomic<bool> stop_{false};
+    std::atomic<bool>* outer_stop_;
+    bool outer_may_poll_;
+};
 
 bool openmp_enabled();
 int max_threads();

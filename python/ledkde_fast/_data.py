@@ -224,7 +224,8 @@ class Problem:
 
     def log_normaliser(self) -> float:
         """Log of the total weight the logits carry plus the Gaussian's (d/2) log(2 pi t)."""
-        return self.source.log_mass() + 0.5 * self.x.shape[1] * float(np.log(2.0 * np.pi * self.t))
+        # log(2 pi) + log(t), not log(2 pi t): that product overflows for t above about 2.9e307
+        return self.source.log_mass() + 0.5 * self.x.shape[1] * (float(np.log(2.0 * np.pi)) + float(np.log(self.t)))
 
     def shape_output(self, out: np.ndarray) -> np.ndarray:
         """Cast to the compute dtype; a single query point gives a single result."""

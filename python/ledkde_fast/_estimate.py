@@ -85,10 +85,12 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
         return Smoothed(state.mean() if want_den else None, np.zeros((m, d)), state.log_sum_exp() - log_norm)
     if m == 0:
         return Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
+    _check_smoothing_time(p.t)
     if setup.independent:
         return by_definition(p, lambda rows: plan.fresh_draws(h, rng, rows.stop - rows.start), plan.n_kernel,
                              h * h * plan.second_std, state_of, log_norm, want_den)
     draw = plan.draw(h, rng)
+    _check_logit_range(draw.logit_directions(), plan.basis_max, p.t, p.dtype)
     if get_backend(backend).SMOOTHS_BY_DEFINITION:
         y = draw.samples()
         return by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape), draw.n,
@@ -101,6 +103,30 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
     log_density = (zsum / draw.n + np.einsum("ij,j->i", x64 - plan.mu, draw.mean) / p.t
                    - draw.second_moment / (2 * p.t) - log_norm)
     return Smoothed(None if acc is None else acc / draw.n, np.broadcast_to(draw.mean, (m, d)), log_density)
+
+
+def _check_smoothing_time(t: float) -> None:
+    """The smoothed estimates divide by t (the draws' logits, the control variate): below the smallest
+    normal float64, 1/t overflows and nothing finite can be formed.
+    """
+    if t < np.finfo(np.float64).tiny:
+        raise ValueError(f"t = {t:g} is below {np.finfo(np.float64).tiny:g}, the smallest normal float64: the "
+                         "smoothed estimates need a finite 1/t (the exact ones, bandwidth 0, accept any t > 0)")
+
+
+def _check_logit_range(dirs: np.ndarray, basis_max: float, t: float, dtype: np.dtype) -> None:
+    """The shared-draw logits C = -Y.(x_i - mu) / t must fit the compute dtype (bounded here by
+    r max|Y| max|basis| / t, r the basis width), or the softmax over them would be inf - inf.
+    """
+    if dirs.size == 0:
+        return
+    with np.errstate(over="ignore"):
+        bound = dirs.shape[1] * float(np.abs(dirs).max()) * basis_max / t
+    limit = float(np.finfo(dtype).max) / 4
+    if not bound <= limit:
+        raise ValueError(f"t = {t:g} is too small for this bandwidth in {np.dtype(dtype).name}: the smoothing "
+                         f"logits Y.(x_i - mu)/t reach {bound:.3g}, beyond {limit:.3g}; use a larger t, a smaller "
+                         "bandwidth or float64 data")
 
 
 def by_definition(p: Problem, draws_for: Callable[[slice], np.ndarray], n_draws: int, second_moment: float,

@@ -70,6 +70,8 @@ class KernelPlan:
     basis: Optional[np.ndarray]
     n_kernel: int
     antithetic: bool
+    #: max |basis| (0 without a basis): bounds the draws' logits, checked against the dtype's range
+    basis_max: float = 0.0
 
     @classmethod
     def build(cls, kern: Kernel, source: Any, n_kernel: int, antithetic: bool, shared: bool = True) -> KernelPlan:
@@ -87,7 +89,8 @@ class KernelPlan:
                 span = source.span_factor()
                 factor = factor if span is None else span
             basis = source.kernel_basis(mu, factor)
-        return cls(kern, factor, second, mu, basis, n_kernel, antithetic)
+        basis_max = float(np.abs(basis).max(initial=0.0)) if basis is not None else 0.0
+        return cls(kern, factor, second, mu, basis, n_kernel, antithetic, basis_max)
 
     def draw(self, h: float, rng: np.random.Generator) -> KernelDraw:
         """The draws of one call, shared by all its queries."""

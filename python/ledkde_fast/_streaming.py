@@ -41,7 +41,35 @@ def lse_over_slabs(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray],
         return state
     for rows in slab_slices(data.shape[0], data.shape[1], data.itemsize):
         accumulate(x, data[rows], None if log_w is None else log_w[rows], t, state, n_threads)
+    empty = np.flatnonzero(np.isneginf(state.max))
+    if empty.size:
+        _fill_empty_rows(state, empty, x, data, log_w, t, n_threads)
     return state
+
+
+def _fill_empty_rows(state: LseState, rows: np.ndarray, x: np.ndarray, data: np.ndarray,
+                     log_w: Optional[np.ndarray], t: float, n_threads: int) -> None:
+    """Rows of a state that saw no mass although some point has positive weight: every logit
+    -|x - x_i|^2 / 2t overflowed the compute dtype. They are redone in float64 from explicit
+    differences (the reference backend), which holds any float32 input; where even float64 overflows,
+    the softmax is the limit it tends to, all weight on the nearest point (log-sum-exp -inf).
+    """
+    from ._knn import knn_in_memory  # _knn imports the backends too; kept local to keep this module small
+
+    part = LseState.empty(rows.size, data.shape[1], state.acc is not None)
+    accumulate = operation("reference", "lse_accumulate")
+    for sl in slab_slices(data.shape[0], data.shape[1], 8):
+        accumulate(x[rows], data[sl], None if log_w is None else log_w[sl], t, part, n_threads)
+    still = np.isneginf(part.max)
+    if still.any():
+        keep = np.flatnonzero(np.isfinite(log_w)) if log_w is not None else np.arange(data.shape[0])
+        _, idx = knn_in_memory(x[rows[still]], data[keep], 1, "reference", n_threads)
+        part.sum[still] = 1.0
+        if part.acc is not None:
+            part.acc[still] = data[keep][idx[:, 0]]
+    state.max[rows], state.sum[rows] = part.max, part.sum
+    if state.acc is not None and part.acc is not None:
+        state.acc[rows] = part.acc
 
 
 def is_row_readable(data: Any) -> bool:

@@ -245,11 +245,14 @@ def as_log_weights(weights: Any, n: int, name: str = "weights") -> Optional[np.n
     if weights is None:
         return None
     w = as_weights(weights, n, name)
-    total = w.sum()
-    if total <= 0:
+    if not (w > 0).any():
         raise ValueError(f"{name} are all zero: at least one point needs positive weight")
+    # normalised in the log domain: w / sum(w) underflows (and the sum overflows) for weights that
+    # span more than the float64 range, e.g. 1e-300 next to 1e300
     with np.errstate(divide="ignore"):
-        return np.ascontiguousarray(np.log(w / total))
+        log_w = np.log(w)
+    top = log_w.max()
+    return np.ascontiguousarray(log_w - (top + np.log(np.exp(log_w - top).sum())))
 
 
 # ----------------------------------------------------------------------------- analysis arguments

@@ -48,10 +48,11 @@ inline void tile_logits(const T* x, index_t rows, const PackedData<T>& pk, doubl
     const index_t n_pad = pk.n_blocks * pk.nb;
     vec_t<T> vmax_buf[kMaxTileM];
     T block_max[kMaxTileM];
-    centre_queries<T>(x, rows, pk.d, pk.dp, pk.mu, inv_t, xc, qoff);
+    const T direct_c = centre_tile<T>(x, rows, pk, inv_t, xc, qoff);
     for (index_t r = 0; r < rows; ++r) amax[r] = -std::numeric_limits<T>::infinity();
     for (index_t b = 0; b < pk.n_blocks; ++b) {
-        block_logits<T>(xc, rows, pk, b, static_cast<T>(inv_t), A + b * pk.nb, n_pad, vmax_buf, block_max);
+        block_logits<T>(xc, rows, pk, b, static_cast<T>(inv_t), direct_c, A + b * pk.nb, n_pad, vmax_buf,
+                        block_max);
         for (index_t r = 0; r < rows; ++r) amax[r] = smax<T>(amax[r], block_max[r]);
     }
 }
@@ -170,6 +171,7 @@ void matmul_nt(const T* z, index_t kc, const PackedData<T>& pk, T scale, T* C, i
     const index_t n_tiles = (kc + tm - 1) / tm;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
+        if (should_stop(scratch.stop)) continue;
         T* S = scratch.t_buf + thread_id() * scratch.t_stride;
         vec_t<T> vmax_buf[kMaxTileM];
         T unused_max[kMaxTileM];
@@ -197,11 +199,13 @@ void dkde_normalisers(const T* x, index_t m, const PackedData<T>& pk, double inv
     draw_maxima<T>(C, kc, ldc, n, cmax, n_threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
+        if (should_stop(scratch.stop)) continue;
         const DkdeTile<T> tl(scratch, pk, tq, tile, m);
         T amax[kMaxTileM];
         bool exact[kMaxTileM] = {};
         tile_logits<T>(x + tl.i0 * pk.d, tl.rows, pk, inv_t, tl.xc, tl.qoff, tl.A, amax);
-        for (index_t j = 0; j < kc; ++j)
+        for (index_t j = 0; j < kc; ++j) {
+            if (j % kFlushEvery == kFlushEvery - 1 && should_stop(scratch.stop)) break;
             for (index_t r = 0; r < tl.rows; ++r) {
                 const index_t o = (tl.i0 + r) * kc + j;
                 double sum = 0.0;
@@ -216,6 +220,7 @@ void dkde_normalisers(const T* x, index_t m, const PackedData<T>& pk, double inv
                 out_sum[o] = sum;
                 out_max[o] = static_cast<double>(ref) - tl.qoff[r];
             }
+        }
     }
 }
 
@@ -232,6 +237,7 @@ void dkde_weighted_sum(const T* x, index_t m, const PackedData<T>& pk, double in
     const index_t n_tiles = (m + tq - 1) / tq;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
+        if (should_stop(scratch.stop)) continue;
         const DkdeTile<T> tl(scratch, pk, tq, tile, m);
         T* const A = tl.A;
         T* const W = tl.W;
@@ -241,6 +247,7 @@ void dkde_weighted_sum(const T* x, index_t m, const PackedData<T>& pk, double in
         T amax[kMaxTileM];
         tile_logits<T>(x + i0 * d, rows, pk, inv_t, tl.xc, tl.qoff, A, amax);
         for (index_t j0 = 0; j0 < kc; j0 += kFlushEvery) {
+            if (should_stop(scratch.stop)) break;
             const index_t j1 = smin<index_t>(kc, j0 + kFlushEvery);
             for (index_t e = 0; e < rows * n_pad; ++e) W[e] = T(0);
             for (index_t j = j0; j < j1; ++j)
@@ -290,6 +297,7 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
+        if (should_stop(scratch.stop)) continue;
         const DkdeTile<T> tl(scratch, pk, tq, tile, m);
         T* const A = tl.A;
         T* const Wacc = tl.W;
@@ -304,7 +312,10 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
         for (index_t r = 0; r < rows; ++r) zloc[r] = 0.0;
 
         for (index_t j = 0; j < kc; ++j) {
-            if (j > 0 && j % kFlushEvery == 0) flush(Wacc, rows, n_pad, n, wbar + i0 * n);
+            if (j > 0 && j % kFlushEvery == 0) {
+                flush(Wacc, rows, n_pad, n, wbar + i0 * n);
+                if (should_stop(scratch.stop)) break;  // a tile of many draws can take seconds
+            }
             for (index_t r = 0; r < rows; ++r) {
                 double s = 0.0;
                 const T ref = amax[r] == neg_inf ? neg_inf

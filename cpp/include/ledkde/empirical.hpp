@@ -27,6 +27,14 @@ inline int thread_id() {
 #endif
 }
 
+// Whether the task should return now because the call was interrupted; the calling thread (thread 0)
+// polls for an interrupt first.
+inline bool should_stop(std::atomic<bool>* stop) {
+    if (!stop) return false;
+    if (thread_id() == 0) poll_interrupt(stop);
+    return stop->load(std::memory_order_relaxed);
+}
+
 // Per-thread scratch sizes (elements) for lse_accumulate.
 template <class T> inline index_t lse_scratch_t(const PackedData<T>& pk, const Blocking& bl) {
     return bl.tile_m * (2 * pk.dp + pk.nb);
@@ -61,6 +69,7 @@ void lse_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
+        if (should_stop(scratch.stop)) continue;
         const int tid = thread_id();
         T* xc = scratch.t_buf + tid * scratch.t_stride;
         T* S = xc + tm * dp;
@@ -74,7 +83,7 @@ void lse_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t
         T bmax[kMaxTileM];
         const index_t i0 = tile * tm;
         const index_t rows = (i0 + tm <= m) ? tm : m - i0;
-        centre_queries<T>(x + i0 * d, rows, d, dp, pk.mu, inv_t, xc, qoff);
+        const T direct_c = centre_tile<T>(x + i0 * d, rows, pk, inv_t, xc, qoff);
         for (index_t r = 0; r < rows; ++r) {
             const index_t i = i0 + r;
             M[r] = st.max[i] == neg_inf ? neg_inf : st.max[i] + qoff[r];
@@ -84,7 +93,7 @@ void lse_accumulate(const T* x, index_t m, const PackedData<T>& pk, double inv_t
         }
 
         for (index_t b = 0; b < pk.n_blocks; ++b) {
-            block_logits<T>(xc, rows, pk, b, inv_t_T, S, nb, vmax_buf, bmax);
+            block_logits<T>(xc, rows, pk, b, inv_t_T, direct_c, S, nb, vmax_buf, bmax);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * nb;
                 const double new_max = std::fmax(M[r], static_cast<double>(bmax[r]));

@@ -42,6 +42,7 @@ void knn_select(const T* x, index_t m, const PackedData<T>& pk, index_t k, index
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t tile = 0; tile < n_tiles; ++tile) {
+        if (should_stop(scratch.stop)) continue;
         const int tid = thread_id();
         T* xc = scratch.t_buf + tid * scratch.t_stride;
         T* S = xc + tm * dp;
@@ -57,7 +58,7 @@ void knn_select(const T* x, index_t m, const PackedData<T>& pk, index_t k, index
             out_idx[i0 * k + e] = -1;
         }
         for (index_t b = 0; b < pk.n_blocks; ++b) {
-            block_logits<T>(xc, rows, pk, b, T(2), S, nb, vmax_buf, bmax);
+            block_logits<T>(xc, rows, pk, b, T(2), T(0), S, nb, vmax_buf, bmax);
             const index_t valid = smin<index_t>(nb, pk.n - b * nb);
             for (index_t r = 0; r < rows; ++r) {
                 T* v = vals + r * k;

@@ -17,10 +17,12 @@ namespace LEDKDE_ISA {
 template <class T> constexpr index_t kPanel = 2 * lanes_v<T>;
 
 // S[r, 0:kPanel] = (sum_k A[r, k] * B[k, 0:kPanel]) * scale + bias[0:kPanel] for r < R, B one packed
-// panel; the running lane-wise maximum of each row is kept in vmax_rows[r].
-template <class T, int R>
+// panel; the running lane-wise maximum of each row is kept in vmax_rows[r]. With Direct, the sum is
+// of squared scaled differences instead, sum_k ((A[r, k] - B[k, :]) * c)^2 (three operations per term
+// instead of one FMA; see direct_scale in packing.hpp for when that is needed).
+template <class T, int R, bool Direct>
 inline void logits_rows(const T* A, index_t lda, index_t d, const T* B, T scale, const T* bias, T* S, index_t lds,
-                        vec_t<T>* vmax_rows) {
+                        vec_t<T>* vmax_rows, T c) {
     using V = vec_t<T>;
     constexpr int L = lanes_v<T>;
     V acc0[R], acc1[R];
@@ -30,8 +32,14 @@ inline void logits_rows(const T* A, index_t lda, index_t d, const T* B, T scale,
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
             const T a = A[r * lda + k];
-            acc0[r] += a * b0;
-            acc1[r] += a * b1;
+            if constexpr (Direct) {
+                const V e0 = (a - b0) * c, e1 = (a - b1) * c;
+                acc0[r] += e0 * e0;
+                acc1[r] += e1 * e1;
+            } else {
+                acc0[r] += a * b0;
+                acc1[r] += a * b1;
+            }
         }
     }
     const V bias0 = load<T>(bias), bias1 = load<T>(bias + L);
@@ -44,11 +52,12 @@ inline void logits_rows(const T* A, index_t lda, index_t d, const T* B, T scale,
 }
 
 // S (rows x nb) = A (rows x d) . Bt * scale + bias, with Bt a packed block, and each row's maximum in
-// row_max. Panels outer, rows inner: one panel (d x kPanel) stays in cache while every row group of
-// the tile passes over it. vmax_buf holds `rows` vectors of scratch.
-template <class T>
+// row_max (with Direct: the scaled squared distances of logits_rows instead of the product). Panels
+// outer, rows inner: one panel (d x kPanel) stays in cache while every row group of the tile passes
+// over it. vmax_buf holds `rows` vectors of scratch.
+template <class T, bool Direct = false>
 inline void logits_tile(const T* A, index_t lda, index_t rows, index_t d, const T* Bt, index_t nb, T scale,
-                        const T* bias, T* S, index_t lds, vec_t<T>* vmax_buf, T* row_max) {
+                        const T* bias, T* S, index_t lds, vec_t<T>* vmax_buf, T* row_max, T c = T(0)) {
     constexpr int R = 6;
     const T neg_inf = -std::numeric_limits<T>::infinity();
     for (index_t r = 0; r < rows; ++r) vmax_buf[r] = splat<T>(neg_inf);
@@ -58,15 +67,15 @@ inline void logits_tile(const T* A, index_t lda, index_t rows, index_t d, const 
         T* Sj = S + j;
         index_t r = 0;
         for (; r + R <= rows; r += R)
-            logits_rows<T, R>(A + r * lda, lda, d, B, scale, bj, Sj + r * lds, lds, vmax_buf + r);
+            logits_rows<T, R, Direct>(A + r * lda, lda, d, B, scale, bj, Sj + r * lds, lds, vmax_buf + r, c);
         const T* Ar = A + r * lda;
         T* Sr = Sj + r * lds;
         switch (rows - r) {
-            case 5: logits_rows<T, 5>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
-            case 4: logits_rows<T, 4>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
-            case 3: logits_rows<T, 3>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
-            case 2: logits_rows<T, 2>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
-            case 1: logits_rows<T, 1>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r); break;
+            case 5: logits_rows<T, 5, Direct>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r, c); break;
+            case 4: logits_rows<T, 4, Direct>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r, c); break;
+            case 3: logits_rows<T, 3, Direct>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r, c); break;
+            case 2: logits_rows<T, 2, Direct>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r, c); break;
+            case 1: logits_rows<T, 1, Direct>(Ar, lda, d, B, scale, bj, Sr, lds, vmax_buf + r, c); break;
             default: break;
         }
     }

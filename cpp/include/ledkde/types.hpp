@@ -2,6 +2,7 @@
 // structs mean the same thing in translation units built with different instruction sets.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace ledkde {
@@ -18,7 +19,10 @@ template <class T> struct PackedData {
     T* dt = nullptr;      // n_blocks x d x nb, each block in column panels (microkernels.hpp)
     T* xb = nullptr;      // n_blocks x nb x dp, each block in column chunks (microkernels.hpp; has_rows only)
     T* bias = nullptr;    // n_blocks x nb: log w_i - |x_i - mu|^2 / (2t)
+    T* log_w = nullptr;   // n_blocks x nb: log w_i alone (-inf for padding), for direct logits
     const double* mu = nullptr;  // d
+    double max_norm2 = 0.0;      // max_i |x_i - mu|^2, set by packing
+    T direct_c = T(0);           // sqrt(1 / 2t) in T, set by the caller: the scale of direct logits
 };
 
 // Streaming log-sum-exp state of each query, in true logit units l_i = log w_i - |x - x_i|^2 / (2t):
@@ -31,6 +35,13 @@ struct LseState {
     double* acc = nullptr;
 };
 
+// Cooperative interruption (Ctrl-C). Each call carries a stop flag (Scratch::stop, null when the
+// call cannot be interrupted). The calling thread, which is thread 0 of every OpenMP region the call
+// opens, asks now and then whether an interrupt is pending (poll_interrupt, dispatch.cpp, through a
+// hook the Python bindings install); once the flag is set, tasks return at their next check, the
+// call ends with its outputs incomplete and the binding raises KeyboardInterrupt.
+void poll_interrupt(std::atomic<bool>* stop);
+
 // Caller-owned scratch for every thread; kernels never allocate, so nothing can throw inside an
 // OpenMP region.
 template <class T> struct Scratch {
@@ -38,6 +49,7 @@ template <class T> struct Scratch {
     double* d_buf = nullptr;
     index_t t_stride = 0, d_stride = 0;
     T* shared = nullptr;  // one area for the whole call (per-draw maxima of the double-KDE)
+    std::atomic<bool>* stop = nullptr;  // the call's stop flag (see poll_interrupt)
 };
 
 // Upper bound on Blocking::tile_m: per-row vectors of a tile live on the stack.

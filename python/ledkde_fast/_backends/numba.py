@@ -38,29 +38,82 @@ def _threads(n_threads: int) -> Iterator[None]:
         numba.set_num_threads(previous)
 
 
+#: Work (in multiply-adds) of one compiled call at most: the calls run query chunks of about this size
+#: so that Ctrl-C, which Python handles between them, stops a long computation within a fraction of a
+#: second (a Numba kernel itself cannot be interrupted).
+_CHUNK_WORK = 1 << 27
+
+
+def _row_chunks(m: int, work_per_row: int, min_rows: int) -> Iterator[slice]:
+    """Slices of the m queries, each of about _CHUNK_WORK work but at least ``min_rows`` rows (so that
+    every thread still has a tile).
+    """
+    step = max(min_rows, _CHUNK_WORK // max(1, work_per_row))
+    for start in range(0, m, step):
+        yield slice(start, min(m, start + step))
+
+
+#: Cost of one scalar exp of the double-KDE loops, in multiply-adds (measured: about 1e8 exp/s per
+#: thread against about 1e9 multiply-adds/s).
+_EXP_COST = 10
+
+
+def _draw_chunks(kc: int, n: int, min_rows: int) -> Iterator[slice]:
+    """Slices of the kc draws of the double-KDE such that ``min_rows`` queries of a chunk do about
+    _CHUNK_WORK work (n exp evaluations per query and draw).
+    """
+    step = max(1, _CHUNK_WORK // max(1, _EXP_COST * n * min_rows))
+    for start in range(0, kc, step):
+        yield slice(start, min(kc, start + step))
+
+
 def _centre(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mu = data.mean(axis=0, dtype=np.float64)
     return mu, np.ascontiguousarray(data - mu, dtype=np.float64)
 
 
-def _bias(dc: np.ndarray, log_w: Optional[np.ndarray], t: float) -> np.ndarray:
-    bias = -0.5 * np.einsum("nd,nd->n", dc, dc) / t
-    return bias if log_w is None else bias + log_w
+#: Largest rounding error (in a logit) tolerated from the expansion |x|^2 - 2 x.x_i + |x_i|^2; beyond it
+#: the logits are formed from differences (the C++ core's direct_scale, packing.hpp, says why; the
+#: same bound as its double kernels).
+_MAX_EXPANSION_ERROR = 2.0 ** -20
+
+
+def _logit_form(xc: np.ndarray, dc: np.ndarray, log_w: Optional[np.ndarray], t: float
+                ) -> tuple[np.ndarray, float, float]:
+    """(bias, 1/t, c): the expansion's per-point bias log w_i - |x_i - mu|^2 / 2t with c = 0, or, where
+    its rounding (about eps (|x - mu|^2 + |x_i - mu|^2) / 2t) is too large, the direct form
+    log w_i - |(x - x_i) c|^2 with c = sqrt(1/2t) > 0 (bias log w_i).
+    """
+    norms = np.einsum("nd,nd->n", dc, dc)
+    q_max = float(np.einsum("md,md->m", xc, xc).max(initial=0.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = np.finfo(np.float64).eps * 0.5 * (q_max + float(norms.max(initial=0.0))) / t
+    lw = np.zeros(dc.shape[0]) if log_w is None else np.asarray(log_w, dtype=np.float64)
+    if bound <= _MAX_EXPANSION_ERROR:
+        return lw - 0.5 * norms / t, 1.0 / t, 0.0
+    return lw, 0.0, math.sqrt(0.5) / math.sqrt(t)  # sqrt(1/2t) without forming 1/t (subnormal t)
 
 
 @njit(cache=True, fastmath=_DOT_MATH)
-def _block_logits(xc, dct, bias, inv_t, i0, rows, j0, cols, S):
-    """S[r, c] = xc[i0 + r] . dc[j0 + c] / t + bias[j0 + c], as axpys along c (contiguous in dct)."""
+def _block_logits(xc, dct, bias, inv_t, direct_c, i0, rows, j0, cols, S):
+    """S[r, j] = xc[i0 + r] . dc[j0 + j] / t + bias[j0 + j], as axpys along j (contiguous in dct); with
+    the direct form (direct_c > 0), bias[j0 + j] - |(xc[i0 + r] - dc[j0 + j]) direct_c|^2.
+    """
     d = xc.shape[1]
     for r in range(rows):
-        for c in range(cols):
-            S[r, c] = 0.0
+        for col in range(cols):
+            S[r, col] = 0.0
         for k in range(d):
             a = xc[i0 + r, k]
-            for c in range(cols):
-                S[r, c] += a * dct[k, j0 + c]
-        for c in range(cols):
-            S[r, c] = S[r, c] * inv_t + bias[j0 + c]
+            if direct_c > 0.0:
+                for col in range(cols):
+                    e = (a - dct[k, j0 + col]) * direct_c
+                    S[r, col] -= e * e
+            else:
+                for col in range(cols):
+                    S[r, col] += a * dct[k, j0 + col]
+        for col in range(cols):
+            S[r, col] = S[r, col] * (1.0 if direct_c > 0.0 else inv_t) + bias[j0 + col]
 
 
 @njit(cache=True, fastmath=_DOT_MATH)
@@ -74,7 +127,7 @@ def _weighted_sum(S, r, cols, dc, dct, j0, st_acc, i, scale):
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def _lse_kernel(xc, dc, dct, bias, inv_t, st_max, st_sum, st_acc, want_acc, tile_m, block_n):
+def _lse_kernel(xc, dc, dct, bias, inv_t, direct_c, st_max, st_sum, st_acc, want_acc, tile_m, block_n):
     m, d = xc.shape
     n = dc.shape[0]
     n_tiles = (m + tile_m - 1) // tile_m
@@ -88,11 +141,11 @@ def _lse_kernel(xc, dc, dct, bias, inv_t, st_max, st_sum, st_acc, want_acc, tile
             q2 = 0.0
             for k in range(d):
                 q2 += xc[i0 + r, k] * xc[i0 + r, k]
-            qoff[r] = 0.5 * q2 * inv_t
+            qoff[r] = 0.5 * q2 * inv_t if direct_c == 0.0 else 0.0
             M[r] = st_max[i0 + r] + qoff[r] if st_max[i0 + r] > -np.inf else -np.inf
         for j0 in range(0, n, block_n):
             cols = min(block_n, n - j0)
-            _block_logits(xc, dct, bias, inv_t, i0, rows, j0, cols, S)
+            _block_logits(xc, dct, bias, inv_t, direct_c, i0, rows, j0, cols, S)
             for r in range(rows):
                 i = i0 + r
                 bmax = -np.inf
@@ -122,17 +175,21 @@ def lse_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray],
     xc = np.ascontiguousarray(x - mu, dtype=np.float64)
     want_acc = acc is not None
     acc_c = acc - mu[None, :] * sm[:, None] if want_acc else np.zeros((1, 1))
+    bias, inv_t, c = _logit_form(xc, dc, log_w, t)
+    dct = np.ascontiguousarray(dc.T)
     with _threads(n_threads):
-        _lse_kernel(xc, dc, np.ascontiguousarray(dc.T), _bias(dc, log_w, t), 1.0 / t, mx, sm, acc_c, want_acc,
-                    tile_m, block_n)
+        for rows in _row_chunks(x.shape[0], dc.size, tile_m * numba.get_num_threads()):
+            _lse_kernel(xc[rows], dc, dct, bias, inv_t, c, mx[rows], sm[rows], acc_c[rows] if want_acc else acc_c,
+                        want_acc, tile_m, block_n)
     if acc is not None:
         acc[...] = acc_c + mu[None, :] * sm[:, None]
 
 
 @njit(cache=True, fastmath=False)
-def _query_logits(xc, dc, bias, inv_t, q, a):
+def _query_logits(xc, dc, bias, inv_t, c, q, a):
     """a[i] = xc[q] . dc[i] / t + bias[i]: the logits of query q up to the constant |xc[q]|^2 / 2t,
-    which is returned (true logits are a - that constant).
+    which is returned (true logits are a - that constant); with the direct form (c > 0) the true
+    logits bias[i] - |(xc[q] - dc[i]) c|^2 and 0.
     """
     d = xc.shape[1]
     q2 = 0.0
@@ -140,21 +197,27 @@ def _query_logits(xc, dc, bias, inv_t, q, a):
         q2 += xc[q, k] * xc[q, k]
     for i in range(dc.shape[0]):
         s = 0.0
-        for k in range(d):
-            s += xc[q, k] * dc[i, k]
-        a[i] = s * inv_t + bias[i]
-    return 0.5 * q2 * inv_t
+        if c > 0.0:
+            for k in range(d):
+                e = (xc[q, k] - dc[i, k]) * c
+                s -= e * e
+            a[i] = s + bias[i]
+        else:
+            for k in range(d):
+                s += xc[q, k] * dc[i, k]
+            a[i] = s * inv_t + bias[i]
+    return 0.5 * q2 * inv_t if c == 0.0 else 0.0
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def _double_kde_kernel(xc, dc, bias, inv_t, C, wbar, zsum):
+def _double_kde_kernel(xc, dc, bias, inv_t, c, C, wbar, zsum):
     m, d = xc.shape
     n = dc.shape[0]
     kc = C.shape[0]
     for q in prange(m):
         a = np.empty(n)
         logits = np.empty(n)
-        qoff = _query_logits(xc, dc, bias, inv_t, q, a)
+        qoff = _query_logits(xc, dc, bias, inv_t, c, q, a)
         for j in range(kc):
             mx = -np.inf
             for i in range(n):
@@ -177,13 +240,17 @@ def double_kde_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.nd
                           c_matrix: np.ndarray, wbar: np.ndarray, zsum: np.ndarray, n_threads: int) -> None:
     mu, dc = _centre(data)
     xc = np.ascontiguousarray(x - mu, dtype=np.float64)
+    bias, inv_t, c = _logit_form(xc, dc, log_w, t)
+    c64 = np.ascontiguousarray(c_matrix, dtype=np.float64)
     with _threads(n_threads):
-        _double_kde_kernel(xc, dc, _bias(dc, log_w, t), 1.0 / t, np.ascontiguousarray(c_matrix, dtype=np.float64),
-                           wbar, zsum)
+        threads = numba.get_num_threads()
+        for js in _draw_chunks(c64.shape[0], dc.shape[0], threads):  # the sums over draws add up
+            for rows in _row_chunks(x.shape[0], dc.size + _EXP_COST * dc.shape[0] * (js.stop - js.start), threads):
+                _double_kde_kernel(xc[rows], dc, bias, inv_t, c, c64[js], wbar[rows], zsum[rows])
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def _rounds_kernel(xc, dc, bias, inv_t, C, log_norm, mx_out, sm_out, acc, total, weighted):
+def _rounds_kernel(xc, dc, bias, inv_t, c, C, log_norm, mx_out, sm_out, acc, total, weighted):
     """Round 1 (``weighted`` False): per query and draw, the (max, sum) of exp(A_i + C_ji).
     Round 2: acc[q] = sum_j sum_i w_qji (x_i - mu) (centred data) and total[q] = sum_j sum_i w_qji,
     with w_qji = exp(A_i + C_ji - log_norm[q, j]).
@@ -193,7 +260,7 @@ def _rounds_kernel(xc, dc, bias, inv_t, C, log_norm, mx_out, sm_out, acc, total,
     kc = C.shape[0]
     for q in prange(m):
         a = np.empty(n)
-        qoff = _query_logits(xc, dc, bias, inv_t, q, a)
+        qoff = _query_logits(xc, dc, bias, inv_t, c, q, a)
         for i in range(n):
             a[i] -= qoff
         for j in range(kc):
@@ -224,9 +291,19 @@ def _rounds(x, data, log_w, t, c_matrix, log_norm, n_threads, weighted):
     m, kc = x.shape[0], c_matrix.shape[0]
     mx, sm = np.full((m, kc), -np.inf), np.zeros((m, kc))
     acc, total = np.zeros((m, data.shape[1])), np.zeros(m)
+    bias, inv_t, c = _logit_form(xc, dc, log_w, t)
+    c64 = np.ascontiguousarray(c_matrix, dtype=np.float64)
     with _threads(n_threads):
-        _rounds_kernel(xc, dc, _bias(dc, log_w, t), 1.0 / t, np.ascontiguousarray(c_matrix, dtype=np.float64),
-                       log_norm, mx, sm, acc, total, weighted)
+        threads = numba.get_num_threads()
+        per_draw = dc.shape[0] * (_EXP_COST + weighted * data.shape[1])
+        for js in _draw_chunks(kc, per_draw, threads):
+            c_js = c64[js]
+            ln = np.ascontiguousarray(log_norm[:, js]) if weighted else log_norm
+            mx_js, sm_js = np.full((m, c_js.shape[0]), -np.inf), np.zeros((m, c_js.shape[0]))
+            for rows in _row_chunks(m, dc.size + per_draw * c_js.shape[0], threads):
+                _rounds_kernel(xc[rows], dc, bias, inv_t, c, c_js, ln[rows] if weighted else ln, mx_js[rows],
+                               sm_js[rows], acc[rows], total[rows], weighted)
+            mx[:, js], sm[:, js] = mx_js, sm_js
     return mx, sm, acc + total[:, None] * mu[None, :]
 
 
@@ -270,6 +347,8 @@ def _knn_kernel(x, data, k, out):
 def knn_select(x: np.ndarray, data: np.ndarray, k: int, n_threads: int) -> np.ndarray:
     """Indices (m, k) of the k nearest points, nearest first (ties: smaller index first)."""
     out = np.empty((x.shape[0], k), dtype=np.int64)
+    x64, data64 = np.asarray(x, dtype=np.float64), np.asarray(data, dtype=np.float64)
     with _threads(n_threads):
-        _knn_kernel(np.asarray(x, dtype=np.float64), np.asarray(data, dtype=np.float64), k, out)
+        for rows in _row_chunks(x.shape[0], data.size, numba.get_num_threads()):
+            _knn_kernel(x64[rows], data64, k, out[rows])
     return out

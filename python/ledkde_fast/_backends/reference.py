@@ -36,7 +36,8 @@ def squared_distances(x: np.ndarray, data: np.ndarray) -> np.ndarray:
 
 def logits(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float) -> np.ndarray:
     """A_i(x) = log w_i - |x - x_i|^2 / (2t), shape (m, N), float64."""
-    a = squared_distances(x, data) / (-2.0 * t)
+    with np.errstate(over="ignore"):  # a logit below the float64 range is a weight of exactly zero
+        a = squared_distances(x, data) / (-2.0 * t)
     return a if log_w is None else a + log_w[None, :]
 
 
