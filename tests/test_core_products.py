@@ -111,3 +111,29 @@ def test_round_one_normalisers_with_loose_bounds_against_float64(rng, dtype):
     np.testing.assert_allclose(mx + np.log(sm), lse, rtol=0, atol=tol)
     # the reported reference bounds every logit, so the sums never exceed the number of points
     assert np.all(sm <= data.shape[0] * (1 + 1e-6)) and np.all(sm > 0)
+
+
+# ----------------------------------------------------------------------------- small training sets
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("m", "n", "kc"), [(1, 1, 1), (3, 2, 17), (10, 10, 1000), (5, 17, 37), (33, 64, 300),
+                                            (7, 65, 45), (200, 8, 129)])
+def test_double_kde_small_and_large_n_against_float64(rng, dtype, m, n, kc):
+    # n <= 64 takes the kernel vectorised over draws (tasks split the draws; tails of kc that are not
+    # a multiple of the vector width are masked), n = 65 the one over points: both must match the
+    # oracle, and with threads 1 and 2 alike. Weights sum to one per draw, so wbar rows sum to kc.
+    data = rng.normal(size=(n, 5)) + 2.0
+    x = data[rng.integers(0, n, m)] + 0.3 * rng.normal(size=(m, 5))
+    t = 0.5
+    c = (3.0 * rng.normal(size=(kc, n))).astype(dtype)
+    x, data = x.astype(dtype), data.astype(dtype)
+    w_exp, z_exp = _oracle(x.astype(np.float64), data.astype(np.float64), t, c.astype(np.float64))
+    eps = np.finfo(dtype).eps
+    # each draw's weights round relative to the largest logit term (a few eps of it); the kc draws
+    # add up (summed in T over at most 128 draws, then in double). One wrong draw would exceed this.
+    tol = 16 * eps * _logit_terms(x, data, t, c) * kc
+    for threads in (1, 2):
+        wbar, zsum = np.zeros((m, n)), np.zeros(m)
+        _core.double_kde_accumulate(x, data, None, t, c, wbar, zsum, threads)
+        np.testing.assert_allclose(wbar, w_exp, rtol=0, atol=tol)
+        np.testing.assert_allclose(zsum, z_exp, rtol=0, atol=tol * n)
+        np.testing.assert_allclose(wbar.sum(axis=1), kc, rtol=64 * eps)

@@ -284,6 +284,15 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
                            double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
                            Blocking bl) {
     if (m == 0 || kc == 0) return;
+    if (n <= kDkdeSmallN) {  // vectorised over the draws; tasks split the draws too, so m may be small
+        const KernelTable<T>& K = table<T>();
+        PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+        const int nt = n_threads > 0 ? n_threads : max_threads();
+        bl.tile_m = std::min<index_t>(bl.tile_m, m);
+        ScratchBuffers<T> scratch(nt, K.dkde_small_scratch_t(packed.pk, bl), K.dkde_small_scratch_d(packed.pk, bl));
+        K.double_kde_small_n(x, m, packed.pk, 1.0 / t, C, kc, n, wbar, zsum, scratch.s, bl, nt);
+        return;
+    }
     with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
                                                                    const Scratch<T>& s, int nt, const Blocking& tuned) {
         K.double_kde_accumulate(x, m, pk, 1.0 / t, C, kc, n, wbar, zsum, s, tuned, nt);

@@ -21,6 +21,11 @@ template <class T> struct KernelTable {
     void (*double_kde_accumulate)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C,
                                   index_t kc, index_t ldc, double* wbar, double* zsum, const Scratch<T>& scratch,
                                   const Blocking& bl, int n_threads);
+    index_t (*dkde_small_scratch_t)(const PackedData<T>& pk, const Blocking& bl);
+    index_t (*dkde_small_scratch_d)(const PackedData<T>& pk, const Blocking& bl);
+    void (*double_kde_small_n)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
+                               index_t ldc, double* wbar, double* zsum, const Scratch<T>& scratch,
+                               const Blocking& bl, int n_threads);
     void (*dkde_normalisers)(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
                              index_t ldc, double* out_max, double* out_sum, const Scratch<T>& scratch,
                              const Blocking& bl, int n_threads);

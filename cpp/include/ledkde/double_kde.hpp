@@ -341,3 +341,125 @@ void double_kde_accumulate(const T* x, index_t m, const PackedData<T>& pk, doubl
 
 }  // namespace LEDKDE_ISA
 }  // namespace ledkde
+
+namespace ledkde {
+namespace LEDKDE_ISA {
+
+// ---------------------------------------------------------------------------------------------
+// The same sums for a small training set (n up to kDkdeSmallN points, types.hpp), vectorised over the draws instead
+// of the points: with n = 10 the per-point loops above run in scalar code and one exp per weight,
+// while here each vector holds one point's logits for `lanes` draws. Per block of draws the block of
+// C is transposed into the task's scratch (n x lanes), then for each query row: the exact maximum
+// over the points, exp, the sum, and the normalised weights added to per-lane accumulators that are
+// flushed to double every kFlushEvery draws (as the loop above). Tasks are (query tile, range of
+// draws), so a handful of queries still fills every thread; each task adds its totals to the output
+// rows under a critical section at its end.
+template <class T> inline index_t dkde_small_scratch_t(const PackedData<T>& pk, const Blocking& bl) {
+    constexpr index_t L = lanes_v<T>;
+    const index_t n_pad = pk.n_blocks * pk.nb;
+    return bl.tile_m * (pk.dp + n_pad) + 2 * pk.n * L + bl.tile_m * pk.n * L + 2 * bl.tile_m * L;
+}
+template <class T> inline index_t dkde_small_scratch_d(const PackedData<T>& pk, const Blocking& bl) {
+    return 2 * bl.tile_m + bl.tile_m * pk.n;
+}
+
+template <class T>
+void double_kde_small_n(const T* x, index_t m, const PackedData<T>& pk, double inv_t, const T* C, index_t kc,
+                        index_t ldc, double* wbar, double* zsum, const Scratch<T>& scratch, const Blocking& bl,
+                        int n_threads) {
+    using V = vec_t<T>;
+    constexpr index_t L = lanes_v<T>;
+    // flush every kFlushEvery draws, and at least every 8 blocks: a product of 8 sums of at most
+    // kDkdeSmallN terms each stays inside float's range
+    constexpr index_t kBlocksPerFlush = kFlushEvery / L < 8 ? (kFlushEvery / L > 0 ? kFlushEvery / L : 1) : 8;
+    const index_t n = pk.n, tq = bl.tile_m, n_pad = pk.n_blocks * pk.nb;
+    const index_t n_tiles = (m + tq - 1) / tq;
+    const index_t n_blocks = (kc + L - 1) / L;
+    // enough draw ranges per tile for two tasks per thread, each of whole flush periods
+    const index_t periods = (n_blocks + kBlocksPerFlush - 1) / kBlocksPerFlush;
+    const index_t per_tile = smax<index_t>(1, smin<index_t>(periods, (2 * n_threads + n_tiles - 1) / n_tiles));
+    const index_t blocks_per_task = (periods + per_tile - 1) / per_tile * kBlocksPerFlush;
+    const index_t n_tasks = n_tiles * per_tile;
+    const T neg_inf = -std::numeric_limits<T>::infinity();
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+    for (index_t task = 0; task < n_tasks; ++task) {
+        if (should_stop(scratch.stop)) continue;
+        const index_t tile = task / per_tile, part = task % per_tile;
+        const index_t b0 = part * blocks_per_task, b1 = smin<index_t>(n_blocks, b0 + blocks_per_task);
+        if (b0 >= b1) continue;
+        const int tid = thread_id();
+        T* const xc = scratch.t_buf + tid * scratch.t_stride;
+        T* const A = xc + tq * pk.dp;
+        T* const Ct = A + tq * n_pad;       // n x L: this block's C, transposed
+        T* const E = Ct + n * L;            // n x L: exp terms of one row
+        T* const Wv = E + n * L;            // rows x n x L: weight accumulators
+        T* const Zv = Wv + tq * n * L;      // rows x L: sums of the maxima
+        T* const Pv = Zv + tq * L;          // rows x L: products of the sums
+        double* const qoff = scratch.d_buf + tid * scratch.d_stride;
+        double* const zloc = qoff + tq;
+        double* const wloc = zloc + tq;     // rows x n
+        const index_t i0 = tile * tq, rows = smin<index_t>(tq, m - i0);
+        T amax[kMaxTileM];
+        tile_logits<T>(x + i0 * pk.d, rows, pk, inv_t, xc, qoff, A, amax);
+        for (index_t e = 0; e < rows * n * L; ++e) Wv[e] = T(0);
+        for (index_t e = 0; e < rows * L; ++e) Zv[e] = T(0);
+        for (index_t e = 0; e < rows * L; ++e) Pv[e] = T(1);
+        for (index_t r = 0; r < rows; ++r) zloc[r] = 0.0;
+        for (index_t e = 0; e < rows * n; ++e) wloc[e] = 0.0;
+        auto flush_rows = [&]() {
+            for (index_t r = 0; r < rows; ++r) {
+                for (index_t i = 0; i < n; ++i) {
+                    wloc[r * n + i] += static_cast<double>(hsum<T>(load<T>(Wv + (r * n + i) * L)));
+                    store<T>(Wv + (r * n + i) * L, V{});
+                }
+                const V p = load<T>(Pv + r * L);
+                double logs = 0.0;
+                for (index_t l = 0; l < L; ++l) logs += std::log(static_cast<double>(p[l]));
+                zloc[r] += static_cast<double>(hsum<T>(load<T>(Zv + r * L))) + logs;
+                store<T>(Zv + r * L, V{});
+                store<T>(Pv + r * L, splat<T>(T(1)));
+            }
+        };
+
+        for (index_t b = b0; b < b1; ++b) {
+            const index_t j0 = b * L, valid = smin<index_t>(L, kc - j0);
+            for (index_t i = 0; i < n; ++i)
+                for (index_t l = 0; l < L; ++l) Ct[i * L + l] = l < valid ? C[(j0 + l) * ldc + i] : T(0);
+            V mask = V{};
+            for (index_t l = 0; l < valid; ++l) mask[l] = T(1);
+            for (index_t r = 0; r < rows; ++r) {
+                if (amax[r] == neg_inf) continue;  // no point with positive weight (zsum -inf below)
+                const T* a = A + r * n_pad;
+                V mx = splat<T>(a[0]) + load<T>(Ct);
+                for (index_t i = 1; i < n; ++i) mx = vmax<T>(mx, splat<T>(a[i]) + load<T>(Ct + i * L));
+                V s = V{};
+                for (index_t i = 0; i < n; ++i) {
+                    const V e = vexp<T>(splat<T>(a[i]) + load<T>(Ct + i * L) - mx);
+                    store<T>(E + i * L, e);
+                    s += e;
+                }
+                const V f = mask / s;  // s >= 1 (the maximum's term)
+                T* w = Wv + r * n * L;
+                for (index_t i = 0; i < n; ++i) store<T>(w + i * L, load<T>(w + i * L) + load<T>(E + i * L) * f);
+                store<T>(Zv + r * L, load<T>(Zv + r * L) + mx * mask);
+                // padded lanes multiply by 1
+                store<T>(Pv + r * L, load<T>(Pv + r * L) * (s * mask + (splat<T>(T(1)) - mask)));
+            }
+            if ((b - b0 + 1) % kBlocksPerFlush == 0 || b + 1 == b1) flush_rows();
+        }
+        const double n_draws = static_cast<double>(smin<index_t>(kc, b1 * L) - b0 * L);
+#pragma omp critical(ledkde_dkde_small_n)
+        for (index_t r = 0; r < rows; ++r) {
+            if (amax[r] == neg_inf) {
+                zsum[i0 + r] = -std::numeric_limits<double>::infinity();
+                continue;
+            }
+            zsum[i0 + r] += zloc[r] - n_draws * qoff[r];
+            for (index_t i = 0; i < n; ++i) wbar[(i0 + r) * n + i] += wloc[r * n + i];
+        }
+    }
+}
+
+}  // namespace LEDKDE_ISA
+}  // namespace ledkde

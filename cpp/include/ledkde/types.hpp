@@ -52,6 +52,10 @@ template <class T> struct Scratch {
     std::atomic<bool>* stop = nullptr;  // the call's stop flag (see poll_interrupt)
 };
 
+// Training sets of at most this many points take the double-KDE kernel vectorised over the draws
+// (double_kde.hpp, double_kde_small_n).
+constexpr index_t kDkdeSmallN = 64;
+
 // Upper bound on Blocking::tile_m: per-row vectors of a tile live on the stack.
 constexpr index_t kMaxTileM = 256;
 
