@@ -229,7 +229,8 @@ class Problem:
 
     def shape_output(self, out: np.ndarray) -> np.ndarray:
         """Cast to the compute dtype; a single query point gives a single result."""
-        out = out.astype(self.dtype, copy=False)
+        with np.errstate(over="ignore"):  # beyond float32's range, +-inf is the correctly rounded value
+            out = out.astype(self.dtype, copy=False)
         return out[0] if self.one_point else out
 
 

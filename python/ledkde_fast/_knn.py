@@ -13,19 +13,34 @@ from ._validation import result_dtype
 EXTRA_CANDIDATES = 8
 
 
-def _safe_scale(x: np.ndarray, data: np.ndarray, dtype: np.dtype) -> float:
-    """A power of two s such that the selection's squared distances of x * s and data * s neither
-    overflow nor underflow in ``dtype`` (1.0 when they already do not): neighbours do not change
-    under a common scaling, and a power of two scales exactly.
+def _scaled_inputs(x: np.ndarray, data: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The queries and points as the selection sees them. Where the squared distances could
+    overflow or underflow in ``dtype`` they are centred (on the data's mid-range, in float64) and
+    scaled by a power of two, so that the largest centred coordinate is about 1: neighbours do not
+    change under a common shift and scaling, and scaling by a power of two is exact. Otherwise
+    (the usual case) no copy is made.
     """
-    mu = data.mean(axis=0, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        span = max(float(np.abs(data - mu).max()), float(np.abs(x - mu).max(initial=0.0)))
+    lo = data.min(axis=0).astype(np.float64)
+    hi = data.max(axis=0).astype(np.float64)
+    centre = 0.5 * lo + 0.5 * hi  # (lo + hi) / 2 without overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = max(float((hi - centre).max()), float((centre - lo).max()),
+                   float(np.abs(x - centre).max(initial=0.0)))
     # squares of spans within 2^(+-limit) stay far inside the dtype's normal range
     limit = 40 if dtype == np.float32 else 400
     if span == 0.0 or (2.0 ** -limit <= span <= 2.0 ** limit):
-        return 1.0
-    return float(np.ldexp(1.0, -np.frexp(span)[1]))
+        return x, data
+    if not np.isfinite(span):  # x - centre overflowed: bound it by the magnitudes, one binade up
+        span = 2.0 * max(float(np.abs(lo).max()), float(np.abs(hi).max()), float(np.abs(x).max(initial=0.0)))
+    exponent = -int(np.frexp(span)[1]) if np.isfinite(span) else -1025
+    half = exponent // 2  # 2^exponent itself may not be a float64 (spans below 2^-1022)
+
+    def scaled(a: np.ndarray) -> np.ndarray:
+        # scale, then subtract the scaled centre: no intermediate overflows
+        a64 = np.ldexp(a.astype(np.float64), half) - np.ldexp(centre, half)
+        return np.ldexp(a64, exponent - half).astype(dtype)
+
+    return scaled(x), scaled(data)
 
 
 def knn_in_memory(x: np.ndarray, data: np.ndarray, k: int, backend: str, n_threads: int
@@ -38,8 +53,7 @@ def knn_in_memory(x: np.ndarray, data: np.ndarray, k: int, backend: str, n_threa
     if x.shape[0] == 0:
         idx = np.zeros((0, candidates), dtype=np.int64)
     else:
-        s = _safe_scale(x, data, dtype)
-        xs, ds = (x, data) if s == 1.0 else (x * s, data * s)
+        xs, ds = _scaled_inputs(x, data, dtype)
         idx = operation(backend, "knn_select")(np.ascontiguousarray(xs, dtype=dtype),
                                                 np.ascontiguousarray(ds, dtype=dtype), int(candidates), n_threads)
     # exact float64 distances of the candidates (overflow-free: scaled by their largest component);

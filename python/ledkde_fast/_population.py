@@ -91,7 +91,10 @@ def mean_se(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]
     mean = values.mean(axis=axis)
     if n < 2:
         return mean, np.full_like(mean, np.nan)
-    return mean, values.std(axis=axis, ddof=1) / np.sqrt(n)
+    # std of the values divided by their largest magnitude: squares of values above 1e154 overflow
+    scale = np.abs(values).max(axis=axis, keepdims=True)
+    scale = np.where(scale > 0, scale, 1.0)
+    return mean, (values / scale).std(axis=axis, ddof=1) * np.squeeze(scale, axis=axis) / np.sqrt(n)
 
 
 def trapezoid_weights(t: np.ndarray) -> np.ndarray:

@@ -47,7 +47,10 @@ def as_real(value: Any, name: str, *, positive: bool = False, allow_zero: bool =
         value = value.item()
     if _is_bool(value) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real scalar, got {type(value).__name__}")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:  # a Python int beyond the float64 range
+        raise ValueError(f"{name} must be finite, got a {type(value).__name__} beyond the float64 range") from None
     if not positive:
         if not math.isfinite(out):
             raise ValueError(f"{name} must be finite, got {out}")
@@ -145,15 +148,27 @@ def as_numeric_array(value: Any, name: str) -> np.ndarray:
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be array-like of real numbers ({exc})") from None
     if arr.dtype == object:
+        # numbers only: astype would also parse strings ("0.5") and the results would be silent
+        if any(isinstance(v, (str, bytes)) for v in arr.flat):
+            raise TypeError(f"{name} must contain real numbers, got strings")
         try:
-            arr = arr.astype(np.float64)
+            with np.errstate(over="raise"):
+                arr = arr.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"{name} must contain real numbers, got objects") from None
+        except (OverflowError, FloatingPointError):
+            raise ValueError(f"{name} contains integers beyond the float64 range") from None
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
     if kind not in "biuf":
         raise TypeError(f"{name} must have a numeric dtype, got {arr.dtype}")
+    if kind == "f" and arr.dtype.itemsize > 8:
+        # long double: values beyond float64 would become inf in the float64 computation
+        with np.errstate(over="ignore"):
+            as64 = arr.astype(np.float64)
+        if (np.isinf(as64) & np.isfinite(arr)).any():
+            raise ValueError(f"{name} contains values beyond the float64 range")
     return arr
 
 

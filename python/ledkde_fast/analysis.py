@@ -498,8 +498,9 @@ def effective_sample_size(x: ArrayLike, data: ArrayLike, t: float, *, weights: O
     weights are passed as the normalised log-weights ``2 log w_i - log sum_k w_k^2`` and the
     normaliser is added back (unit weights: ``log w_i = 0`` in both passes, nothing to add).
 
-    1 <= ESS <= 1 / sum_i w_i^2 (= N for unit weights), up to rounding: ESS -> 1 as t -> 0 (one
-    point dominates) and -> 1 / sum_i w_i^2 as t -> infinity.
+    1 <= ESS <= the number of points with positive weight (N for unit weights), up to rounding:
+    ESS -> 1 as t -> 0 (one point dominates) and -> 1 / sum_i pi_i^2 as t -> infinity, with pi the
+    normalised point weights (with unequal weights ESS may exceed that limit at intermediate t).
 
     Parameters
     ----------

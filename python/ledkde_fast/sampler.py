@@ -71,8 +71,11 @@ def default_t_max(data: ArrayLike, seed: int = 0) -> float:
     """
     sub = as_source(data).sample_rows(_SPACING_SUBSET, seed).astype(np.float64)
     centred = sub - sub.mean(axis=0)
-    top = float(np.linalg.norm(centred, 2)) ** 2 / sub.shape[0] if sub.shape[0] > 1 else 0.0
-    return 10.0 * top if top > 0 else 1.0
+    spread = float(np.linalg.norm(centred, 2)) / np.sqrt(sub.shape[0]) if sub.shape[0] > 1 else 0.0
+    # a spread at the rounding level of the coordinates is that of one repeated point
+    if spread <= 64 * np.finfo(np.float64).eps * float(np.abs(sub).max()):
+        return 1.0
+    return float(10.0 * spread**2)
 
 
 def default_t_min(data: ArrayLike, seed: int = 0) -> float:
@@ -92,7 +95,14 @@ def default_t_min(data: ArrayLike, seed: int = 0) -> float:
     Returns
     -------
     float
-        The time; 1e-6 x :func:`default_t_max` when the points coincide.
+        The time; 1e-6 x :func:`default_t_max` when the points coincide or the spacing rule gives a
+        time below the smallest normal float64 (a spacing below about 1e-153).
+
+    Raises
+    ------
+    ValueError
+        When that fallback is below the smallest normal float64 too (data of extent below about
+        1e-151).
 
     Examples
     --------
@@ -108,7 +118,17 @@ def default_t_min(data: ArrayLike, seed: int = 0) -> float:
         return 1e-6 * default_t_max(data)
     dist, _ = nearest_neighbors(source.sample_rows(_SPACING_SUBSET, seed).astype(np.float64), data, 2)
     spacing = float(np.median(dist[:, 1]))
-    return (0.1 * spacing) ** 2 / source.d if spacing > 0 else 1e-6 * default_t_max(data)
+    tiny = float(np.finfo(np.float64).tiny)
+    t_min = (0.1 * spacing) ** 2 / source.d
+    if t_min >= tiny:
+        return t_min
+    # coinciding points, or a spacing (e.g. of near-duplicates) too small for a normal float64 time
+    t_min = 1e-6 * default_t_max(data)
+    if t_min < tiny:
+        raise ValueError(f"the default t_min is below the smallest normal float64 ({tiny:.3g}): the data's spread "
+                         f"and median nearest-neighbour spacing ({spacing:.3g}) are too small; rescale the data or "
+                         "pass t_min")
+    return t_min
 
 
 def time_grid(t_max: float, t_min: float, n_steps: int, schedule: Union[Schedule, ArrayLike]) -> np.ndarray:
@@ -298,7 +318,7 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
         step, grid = (_euler_maruyama if method == "euler_maruyama" else _probability_flow), times
     y = source.mean() + np.sqrt(times[0]) * rng.standard_normal((n_samples, source.d))
     trajectory = [y.copy()] if as_bool(return_trajectory, "return_trajectory") else None
-    for k in _progress(range(len(grid) - 1), progress, method):
+    for k in _progress(range(len(grid) - 1), as_bool(progress, "progress"), method):
         y = step(y, float(grid[k]), float(grid[k + 1]), score, rng)
         if trajectory is not None:
             trajectory.append(y.copy())

@@ -1,5 +1,18 @@
-"""The Numba backend: the same blocking as the C++ core (query tiles x data blocks, online merge),
-compiled on first use. Sums run in float64 whatever the input dtype.
+"""The Numba backend, compiled on first use. Sums run in float64 whatever the input dtype.
+
+The empirical kernel (lse_accumulate) takes one of three routes:
+
+* the BLAS path (d > _FUSED_MAX_D): per block of queries x data points, the logits' product
+  xc . dc^T and then the weights times the block as BLAS calls through NumPy, in the input dtype
+  like the C++ core (float32 within the same bound on its rounding, else float64), with the max /
+  exp / online merge in a Numba loop between them; the weighted sums are float64. The BLAS calls
+  run on NumPy's BLAS threads (OPENBLAS_NUM_THREADS and the like: ``n_threads`` does not change
+  them, nor, so, the bits of the results); the Numba loops on ``n_threads``;
+* for small problems (m N d <= _SMALL_WORK), the same with the products in Numba loops on the
+  calling thread: waking BLAS threads costs more than such a call;
+* the fused Numba kernel in float64 (products, exp and merge per tile): for a few dimensions,
+  where BLAS is bound by memory, and wherever the expansion's rounding would be too large, with
+  the logits from differences.
 """
 
 from __future__ import annotations
@@ -89,8 +102,9 @@ def _logit_form(xc: np.ndarray, dc: np.ndarray, log_w: Optional[np.ndarray], t: 
     with np.errstate(over="ignore", invalid="ignore"):
         bound = np.finfo(np.float64).eps * 0.5 * (q_max + float(norms.max(initial=0.0))) / t
     lw = np.zeros(dc.shape[0]) if log_w is None else np.asarray(log_w, dtype=np.float64)
-    if bound <= _MAX_EXPANSION_ERROR:
-        return lw - 0.5 * norms / t, 1.0 / t, 0.0
+    inv_t = 1.0 / t if t >= np.finfo(np.float64).tiny else math.inf  # 1/t overflows for subnormal t
+    if bound <= _MAX_EXPANSION_ERROR and math.isfinite(inv_t):
+        return lw - 0.5 * norms * inv_t, inv_t, 0.0
     return lw, 0.0, math.sqrt(0.5) / math.sqrt(t)  # sqrt(1/2t) without forming 1/t (subnormal t)
 
 
@@ -167,22 +181,247 @@ def _lse_kernel(xc, dc, dct, bias, inv_t, direct_c, st_max, st_sum, st_acc, want
             st_max[i0 + r] = M[r] - qoff[r] if M[r] > -np.inf else -np.inf
 
 
+#: The float32 products: the C++ core's bound for float (docs/performance.rst), and squared norms
+#: below 1e30, so that no product or partial sum of the GEMMs can overflow (|xc . dc| <= (|xc|^2 + |dc|^2) / 2).
+_MAX_EXPANSION_ERROR_F32 = 2.0 ** -5
+_MAX_NORM2_F32 = 1e30
+
+#: Blocking of the BLAS path: blocks of at most _BLAS_ROWS queries x _BLAS_CELLS logits (16 MiB in
+#: float64), each BLAS call at most _BLAS_WORK multiply-adds (tens of ms on two cores: Python handles
+#: Ctrl-C between the calls), and at least _BLAS_MIN_COLS data points per block.
+_BLAS_ROWS = 1024
+_BLAS_CELLS = 1 << 21
+_BLAS_WORK = 1 << 30
+_BLAS_MIN_COLS = 256
+
+#: Smallest block (rows x points) whose merge runs on several threads: below it the wake-up of the
+#: threads costs more than it saves, and an OpenMP region between two multithreaded BLAS calls makes
+#: both sets of threads wait for each other (measured: 10 x 2000 logits took 24 ms, 0.1 ms serial).
+_PARALLEL_CELLS = 1 << 18
+
+#: Largest problem (multiply-adds m N d) whose products run in Numba loops on the calling thread
+#: rather than in BLAS: about a millisecond, while a multithreaded BLAS call whose threads must wake
+#: up took 0.1 ms on an idle machine and tens of ms on a loaded one (m = 10, N = 2000, d = 64).
+_SMALL_WORK = 1 << 22
+
+#: Up to this dimension the fused Numba kernel (products as axpys next to the exp, nothing leaves
+#: the cache) beats BLAS, whose products of so few terms are bound by memory.
+_FUSED_MAX_D = 12
+
+
+def _blas_blocking(m: int, n: int, d: int) -> tuple[int, int]:
+    """(queries, data points) of one block of the BLAS path; independent of the thread count, so that
+    the order of the sums, and so the bits, are too.
+    """
+    cells = max(1, min(_BLAS_CELLS, _BLAS_WORK // max(1, d)))
+    rows = max(1, min(m, _BLAS_ROWS))
+    cols = max(1, min(n, max(_BLAS_MIN_COLS, cells // rows)))
+    return max(1, min(rows, cells // cols)), cols
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def _centre_row(a, i, mu, out, norms):
+    """out[i] = a[i] - mu (each difference formed in float64, then rounded to out's dtype) and norms[i]
+    = |out[i]|^2 in float64.
+    """
+    s = 0.0
+    for k in range(a.shape[1]):
+        out[i, k] = a[i, k] - mu[k]
+        v = np.float64(out[i, k])
+        s += v * v
+    norms[i] = s
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def _centre_rows(a, mu, out, norms):
+    for i in range(a.shape[0]):
+        _centre_row(a, i, mu, out, norms)
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _centre_rows_parallel(a, mu, out, norms):
+    for i in prange(a.shape[0]):
+        _centre_row(a, i, mu, out, norms)
+
+
+def _centred(a: np.ndarray, mu: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    out: np.ndarray = np.empty(a.shape, dtype=dtype)
+    norms = np.empty(a.shape[0])
+    centre = _centre_rows_parallel if a.size >= _PARALLEL_CELLS and numba.get_num_threads() > 1 else _centre_rows
+    centre(a, mu, out, norms)
+    return out, norms
+
+
+def _expansion_operands(x: np.ndarray, data: np.ndarray, mu: np.ndarray, log_w: Optional[np.ndarray], t: float
+                        ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(xc, dc, qoff, bias) of the expansion xc . dc_i / t + bias_i - qoff = log w_i - |x - x_i|^2 / 2t:
+    centred queries and data in float32 where both inputs are and the float32 rounding is within the
+    C++ core's bound, otherwise in float64; None where even float64's exceeds its bound (the direct form).
+    """
+    both_f32 = x.dtype == np.float32 and data.dtype == np.float32
+    for dtype, limit in ((np.float32, _MAX_EXPANSION_ERROR_F32), (np.float64, _MAX_EXPANSION_ERROR)):
+        if dtype == np.float32 and not both_f32:
+            continue
+        xc, q = _centred(x, mu, dtype)
+        dc, norms = _centred(data, mu, dtype)
+        qn = float(q.max(initial=0.0)) + float(norms.max(initial=0.0))
+        bound, inv_t = float(np.finfo(dtype).eps) * 0.5 * qn / float(t), 1.0 / float(t)  # inf, not a warning
+        if bound <= limit and math.isfinite(inv_t) and (dtype == np.float64 or qn < _MAX_NORM2_F32):
+            lw = np.zeros(data.shape[0]) if log_w is None else np.asarray(log_w, dtype=np.float64)
+            return xc, dc, 0.5 * q * inv_t, lw - 0.5 * norms * inv_t
+    return None
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def _merge_row(S, r, bias, j0, inv_t, smax, ssum, scale):
+    """Merge row r of a block of products S[r, c] = xc_r . dc_(j0 + c) into its state: logits
+    S * inv_t + bias[j0 + c] (the true logits plus the row's qoff, the units of the running max smax),
+    sum ssum. The row of S is overwritten by the weights exp(logit - new max), in S's dtype (zeros in
+    a row without mass yet), and scale[r] = exp(old max - new max) is the factor of its weighted sum.
+    """
+    cols = S.shape[1]
+    bmax = -np.inf
+    for c in range(cols):
+        bmax = max(bmax, S[r, c] * inv_t + bias[j0 + c])
+    new_max = max(smax[r], bmax)
+    if new_max == -np.inf:
+        for c in range(cols):
+            S[r, c] = 0.0
+        scale[r] = 1.0
+        return
+    f = math.exp(smax[r] - new_max) if smax[r] > -np.inf else 0.0
+    s = 0.0
+    for c in range(cols):
+        S[r, c] = math.exp(S[r, c] * inv_t + bias[j0 + c] - new_max)
+        s += S[r, c]  # the rounded weights, the same as the weighted sum sees
+    ssum[r] = ssum[r] * f + s
+    scale[r] = f
+    smax[r] = new_max
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def _merge_rows(S, bias, j0, inv_t, smax, ssum, scale, r0, r1):
+    for r in range(r0, r1):
+        _merge_row(S, r, bias, j0, inv_t, smax, ssum, scale)
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _merge_rows_parallel(S, bias, j0, inv_t, smax, ssum, scale):
+    for r in prange(S.shape[0]):
+        _merge_row(S, r, bias, j0, inv_t, smax, ssum, scale)
+
+
+def _merge(S: np.ndarray, bias: np.ndarray, j0: int, inv_t: float, smax: np.ndarray, ssum: np.ndarray,
+           scale: np.ndarray) -> None:
+    if S.size < _PARALLEL_CELLS or numba.get_num_threads() == 1:
+        _merge_rows(S, bias, j0, inv_t, smax, ssum, scale, 0, S.shape[0])
+    else:
+        _merge_rows_parallel(S, bias, j0, inv_t, smax, ssum, scale)
+
+
+@njit(cache=True, nogil=True, fastmath=_DOT_MATH)
+def _small_logits(xq, blk, S):
+    """S = xq . blk^T on the calling thread (dot products along the contiguous rows)."""
+    for r in range(xq.shape[0]):
+        for c in range(blk.shape[0]):
+            s = 0.0
+            for k in range(xq.shape[1]):
+                s += xq[r, k] * blk[c, k]
+            S[r, c] = s
+
+
+@njit(cache=True, nogil=True, fastmath=_DOT_MATH)
+def _small_weighted(W, blk, P):
+    """P = W . blk on the calling thread (axpys along the contiguous rows of blk)."""
+    for r in range(W.shape[0]):
+        for k in range(blk.shape[1]):
+            P[r, k] = 0.0
+        for c in range(blk.shape[0]):
+            w = W[r, c]
+            for k in range(blk.shape[1]):
+                P[r, k] += w * blk[c, k]
+
+
+def _lse_blas(xc: np.ndarray, dc: np.ndarray, qoff: np.ndarray, bias: np.ndarray, inv_t: float, mx: np.ndarray,
+              sm: np.ndarray, acc_c: Optional[np.ndarray], rows: int, cols: int, small: bool) -> None:
+    """The expansion path: per block of queries x data points, the logits' product (BLAS, in xc's dtype),
+    the fused max / exp / merge (_merge_row, Numba), then the weights times the block (BLAS) added to
+    the float64 weighted sum of centred points acc_c. ``small``: the products in Numba loops on the
+    calling thread instead (no thread wakes up for a call of a millisecond).
+    """
+    m, d = xc.shape
+    n = dc.shape[0]
+    logits = np.empty(rows * cols, dtype=xc.dtype)
+    prod = np.empty(rows * d, dtype=xc.dtype)
+    scale = np.empty(rows)
+    for i0 in range(0, m, rows):
+        q = slice(i0, min(m, i0 + rows))
+        r = q.stop - i0
+        xq = xc[q]
+        smax = np.where(np.isneginf(mx[q]), -np.inf, mx[q] + qoff[q])  # running max, in the units of S
+        ssum = np.ascontiguousarray(sm[q])
+        for j0 in range(0, n, cols):
+            c = min(cols, n - j0)
+            blk = dc[j0:j0 + c]
+            S = logits[:r * c].reshape(r, c)
+            if small:
+                _small_logits(xq, blk, S)
+            else:
+                np.matmul(xq, blk.T, out=S)
+            _merge(S, bias, j0, inv_t, smax, ssum, scale[:r])
+            if acc_c is not None:
+                P = prod[:r * d].reshape(r, d)
+                if small:
+                    _small_weighted(S, blk, P)
+                else:
+                    np.matmul(S, blk, out=P)
+                a = acc_c[q]
+                a *= scale[:r, None]
+                a += P
+        mx[q] = np.where(np.isneginf(smax), -np.inf, smax - qoff[q])
+        sm[q] = ssum
+
+
 def lse_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float, state: LseState,
-                   n_threads: int, *, tile_m: int = TILE_M, block_n: int = BLOCK_N) -> None:
-    """Same contract as the C++ kernel: state holds true logits; acc holds the uncentred weighted sum."""
+                   n_threads: int, *, tile_m: Optional[int] = None, block_n: Optional[int] = None) -> None:
+    """Same contract as the C++ kernel: state holds true logits; acc holds the uncentred weighted sum.
+
+    ``tile_m`` x ``block_n``: queries x data points of a block (default: from the shape for the BLAS
+    path, TILE_M x BLOCK_N for the fused Numba kernel).
+    """
     mx, sm, acc = state
-    mu, dc = _centre(data)
-    xc = np.ascontiguousarray(x - mu, dtype=np.float64)
-    want_acc = acc is not None
-    acc_c = acc - mu[None, :] * sm[:, None] if want_acc else np.zeros((1, 1))
+    m, d = x.shape
+    n = data.shape[0]
+    if m == 0 or n == 0:
+        return
+    mu = data.mean(axis=0, dtype=np.float64)
+    acc_c = acc - mu[None, :] * sm[:, None] if acc is not None else None
+    with _threads(n_threads):
+        operands = _expansion_operands(x, data, mu, log_w, t) if d > _FUSED_MAX_D else None
+        if operands is not None:
+            xc, dc, qoff, bias = operands
+            rows, cols = _blas_blocking(m, n, d)
+            _lse_blas(xc, dc, qoff, bias, 1.0 / t, mx, sm, acc_c, tile_m or rows, block_n or cols,
+                      m * n * d <= _SMALL_WORK)
+        else:
+            _lse_fused(x, data, mu, log_w, t, mx, sm, acc_c, tile_m or TILE_M, block_n or BLOCK_N)
+    if acc is not None and acc_c is not None:
+        acc[...] = acc_c + mu[None, :] * sm[:, None]
+
+
+def _lse_fused(x: np.ndarray, data: np.ndarray, mu: np.ndarray, log_w: Optional[np.ndarray], t: float,
+               mx: np.ndarray, sm: np.ndarray, acc_c: Optional[np.ndarray], tile_m: int, block_n: int) -> None:
+    """The fused Numba kernel in float64 (expansion or direct form, _logit_form), query chunks of
+    bounded work: for a few dimensions, and where the expansion's rounding is too large.
+    """
+    xc, _ = _centred(x, mu, np.float64)
+    dc, _ = _centred(data, mu, np.float64)
     bias, inv_t, c = _logit_form(xc, dc, log_w, t)
     dct = np.ascontiguousarray(dc.T)
-    with _threads(n_threads):
-        for rows in _row_chunks(x.shape[0], dc.size, tile_m * numba.get_num_threads()):
-            _lse_kernel(xc[rows], dc, dct, bias, inv_t, c, mx[rows], sm[rows], acc_c[rows] if want_acc else acc_c,
-                        want_acc, tile_m, block_n)
-    if acc is not None:
-        acc[...] = acc_c + mu[None, :] * sm[:, None]
+    want_acc = acc_c is not None
+    st_acc = acc_c if acc_c is not None else np.zeros((x.shape[0], 1))
+    for rows in _row_chunks(x.shape[0], dc.size, tile_m * numba.get_num_threads()):
+        _lse_kernel(xc[rows], dc, dct, bias, inv_t, c, mx[rows], sm[rows], st_acc[rows], want_acc, tile_m, block_n)
 
 
 @njit(cache=True, fastmath=False)

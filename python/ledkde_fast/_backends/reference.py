@@ -35,9 +35,14 @@ def squared_distances(x: np.ndarray, data: np.ndarray) -> np.ndarray:
 
 
 def logits(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float) -> np.ndarray:
-    """A_i(x) = log w_i - |x - x_i|^2 / (2t), shape (m, N), float64."""
-    with np.errstate(over="ignore"):  # a logit below the float64 range is a weight of exactly zero
-        a = squared_distances(x, data) / (-2.0 * t)
+    """A_i(x) = log w_i - |x - x_i|^2 / (2t), shape (m, N), float64, as -|(x - x_i) c|^2 with
+    c = sqrt(1/2t): the squares of tiny differences at tiny t would underflow before the division.
+    """
+    c = np.sqrt(0.5) / np.sqrt(t)  # without forming 1/t, which overflows for subnormal t
+    diff = (np.asarray(x, dtype=np.float64)[:, None, :] - np.asarray(data, dtype=np.float64)[None, :, :])
+    with np.errstate(over="ignore", invalid="ignore"):  # below the float64 range: a weight of zero
+        diff *= c
+        a = -np.einsum("mnd,mnd->mn", diff, diff)
     return a if log_w is None else a + log_w[None, :]
 
 
