@@ -91,6 +91,16 @@ def test_repeated_points_at_random_scales(backend):
         assert abs(got - _gaussian_peak(2, 1.0)) < 4 * 2.0 ** -20, s
 
 
+def test_repeated_points_far_away_between_them_at_tiny_t(backend):
+    # Points at 1e20 + {0, 2^20, 2^21} (weights 1, 2, 5; float64 spacing there is 2^14) and a query
+    # 2^18 from the first at t = 1e-300: every logit is below -3e310, beyond float64, yet the softmax
+    # tends to all weight on the nearest point. Before: NaN on every backend.
+    data = (1e20 + np.array([0.0, 2.0**20, 2.0**21]))[:, None]
+    x = np.array([[1e20 + 2.0**18]])
+    np.testing.assert_array_equal(empirical_denoiser(x, data, 1e-300, weights=[1, 2, 5], backend=backend),
+                                  data[:1])
+
+
 def test_logits_that_overflow_float64(backend):
     # -|x - x_i|^2 / 2t = -5e319 for the point at 0: below the float64 range, a weight of zero; the
     # point at 1e150 has logit 0. Before: NaN on cpp and numba (inf - inf in the expansion).
