@@ -9,8 +9,8 @@ For a smoothing kernel K (the law of Y = h S) and draws Y_1..Y_n:
 The last term is a control variate (the exact second moment of the kernel replaces the sampled
 one), so the smoothed score is exactly the gradient of the LED-KDE for the same draws. Draws shared
 by the queries of a call go through the factorisation (docs/design.rst, "The double-KDE
-factorisation"); fresh draws per query (``independent``) and the reference backend average the
-empirical quantities over the shifted queries instead (:func:`by_definition`).
+factorisation"); fresh draws per query (``independent``, :func:`by_fresh_draws`) and the reference
+backend (:func:`by_definition`) average the empirical quantities over the shifted queries instead.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import numpy as np
 
 from ._backends import get_backend, resolve_name
 from ._data import Problem
-from ._kernel_plan import KernelPlan
+from ._kernel_plan import DEFAULT_DRAWS, DRAW_METHODS, FreshDraws, KernelPlan
 from ._lse import LseState
-from ._validation import as_bool, as_n_kernel
+from ._streaming import lse_over_slabs
+from ._validation import as_bool, as_choice, as_n_kernel
 from .kernels import Samples, as_kernel
 
-#: Memory budget, in bytes, of the shifted queries of one chunk of :func:`by_definition`.
+#: Memory budget, in bytes, of the shifted queries of one chunk of :func:`by_definition` and :func:`by_fresh_draws`.
 SHIFTED_BYTES = 64 << 20
 
 
@@ -57,16 +58,17 @@ class SmoothingSetup:
 
 
 def prepare_smoothing(p: Problem, kernel: Any, n_kernel: Any, antithetic: Any, independent: Any, rank: Any,
-                      backend: Any) -> SmoothingSetup:
+                      backend: Any, draws: Any = DEFAULT_DRAWS) -> SmoothingSetup:
     """Check the smoothing arguments and build the kernel plan (once per call or sampler run)."""
     kern = as_kernel(kernel, rank)
     antithetic = as_bool(antithetic, "antithetic")
     independent = as_bool(independent, "independent")
+    draws = as_choice(draws, "draws", DRAW_METHODS)
     n_kernel = as_n_kernel(n_kernel, antithetic and not isinstance(kern, Samples))
     if independent and isinstance(kern, Samples):
         raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
     name = resolve_name(backend)
-    plan = KernelPlan.build(kern, p.source, n_kernel, antithetic, shared=not independent)
+    plan = KernelPlan.build(kern, p.source, n_kernel, antithetic, shared=not independent, method=draws)
     return SmoothingSetup(plan, independent, name)
 
 
@@ -87,8 +89,8 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
         return Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
     _check_smoothing_time(p.t)
     if setup.independent:
-        return by_definition(p, lambda rows: plan.fresh_draws(h, rng, rows.stop - rows.start), plan.n_kernel,
-                             h * h * plan.second_std, state_of, log_norm, want_den)
+        return by_fresh_draws(p, lambda count: plan.fresh(h, rng, count), plan, h * h * plan.second_std, state_of,
+                              log_norm, want_den, backend)
     draw = plan.draw(h, rng)
     dirs = draw.logit_directions()
     _check_logit_range(dirs, plan.basis_max, p.t, p.dtype)
@@ -133,7 +135,7 @@ def _check_logit_range(dirs: np.ndarray, basis_max: float, t: float, dtype: np.d
 def by_definition(p: Problem, draws_for: Callable[[slice], np.ndarray], n_draws: int, second_moment: float,
                   state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, want_den: bool) -> Smoothed:
     """Average the empirical quantities over x - Y_j, with Y_j = draws_for(rows) of shape
-    (rows, n, d): the brute-force estimator (fresh draws per query) and the reference backend.
+    (rows, n, d): the reference backend's estimator with shared draws.
     """
     m, d = p.x.shape
     m_step = max(1, SHIFTED_BYTES // (8 * n_draws * d * 4))
@@ -144,13 +146,79 @@ def by_definition(p: Problem, draws_for: Callable[[slice], np.ndarray], n_draws:
     for q0 in range(0, m, m_step):
         rows = slice(q0, min(m, q0 + m_step))
         y = draws_for(rows)  # (mq, n, d)
-        mq, n_draw, _ = y.shape
-        shifted = np.ascontiguousarray((x64[rows, None, :] - y).reshape(mq * n_draw, d), dtype=p.dtype)
-        state = state_of(shifted, want_den)
-        lse = state.log_sum_exp().reshape(mq, n_draw)
-        if den is not None:
-            den[rows] = state.mean().reshape(mq, n_draw, d).mean(axis=1)
         ybar[rows] = y.mean(axis=1)
-        sq = np.einsum("qnd,qnd->qn", y, y).mean(axis=1)
-        log_density[rows] = lse.mean(axis=1) - log_norm + (sq - second_moment) / (2 * p.t)
+        _shifted_chunk(p, x64[rows], y, second_moment, state_of, log_norm,
+                       None if den is None else den[rows], log_density[rows])
+    return Smoothed(den, ybar, log_density)
+
+
+def _shifted_chunk(p: Problem, x64: np.ndarray, y: np.ndarray, second_moment: float,
+                   state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, den: Optional[np.ndarray],
+                   log_density: np.ndarray) -> None:
+    """The denoiser and LED-KDE of queries x (mq x d) averaged over the explicit shifted queries
+    x - Y_j (y: mq x n x d), written into ``den`` and ``log_density``: one call over the data for all
+    the draws of the chunk.
+    """
+    mq, n_draw, d = y.shape
+    shifted = np.ascontiguousarray((x64[:, None, :] - y).reshape(mq * n_draw, d), dtype=p.dtype)
+    state = state_of(shifted, den is not None)
+    lse = state.log_sum_exp().reshape(mq, n_draw)
+    if den is not None:
+        den[...] = state.mean().reshape(mq, n_draw, d).mean(axis=1)
+    sq = np.einsum("qnd,qnd->qn", y, y).mean(axis=1)
+    log_density[...] = lse.mean(axis=1) - log_norm + (sq - second_moment) / (2 * p.t)
+
+
+def by_fresh_draws(p: Problem, fresh: Callable[[int], FreshDraws], plan: KernelPlan, second_moment: float,
+                   state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, want_den: bool, backend: str
+                   ) -> Smoothed:
+    """The brute-force estimator: fresh draws for every query (``fresh(count)`` makes them for
+    ``count`` queries), the empirical quantities evaluated at every x - Y_j, one call over the data
+    for all the draws of a chunk of queries.
+
+    Where the plan has the span V (d x k) of the centred data (N < d, in memory), the empirical
+    problem is solved in those k coordinates: queries a - y_j (a = V^T (x - mu), y_j = V^T Y_j)
+    against the points' coordinates b_i, and
+
+        m_t(x - Y_j)   = mu + V (softmax-weighted mean of the b_i),
+        log p~(x)      = mean_j LSE_k(a - y_j) - |c|^2/2t + c.Ybar/t + (mean_j |y_j|^2 - E|Y|^2)/2t - log_norm,
+
+    with c = Q(x - mu), the part of x - mu outside the span (the derivation, and why the draws'
+    orthogonal parts enter only through their mean, is in :meth:`KernelPlan.build`). Elsewhere the
+    shifted queries x - Y_j are formed in d dimensions.
+    """
+    m, d = p.x.shape
+    n = plan.n_kernel
+    red = plan.reduction
+    assert plan.factor is not None
+    width = max(d if red is None else red.span.shape[1], plan.factor.shape[1])
+    # the draws, the shifted queries and the weighted sums of one chunk fit the memory budget
+    m_step = max(1, SHIFTED_BYTES // (8 * n * (width + 2) * 4))
+    x64 = p.x.astype(np.float64, copy=False)
+    den = np.empty((m, d)) if want_den else None
+    ybar = np.empty((m, d))
+    log_density = np.empty(m)
+    for q0 in range(0, m, m_step):
+        rows = slice(q0, min(m, q0 + m_step))
+        draws = fresh(rows.stop - rows.start)
+        ybar[rows] = draws.mean
+        if red is None:
+            _shifted_chunk(p, x64[rows], draws.y, second_moment, state_of, log_norm,
+                           None if den is None else den[rows], log_density[rows])
+            continue
+        v = red.span
+        centred = x64[rows] - plan.mu
+        a = centred @ v
+        c = centred - a @ v.T
+        mq, _, k = draws.y.shape
+        queries = np.ascontiguousarray((a[:, None, :] - draws.y).reshape(mq * n, k), dtype=p.dtype)
+        state = lse_over_slabs(queries, red.basis, red.log_weights, p.t, want_den, backend,
+                               p.n_threads)
+        lse = state.log_sum_exp().reshape(mq, n)
+        if den is not None:
+            den[rows] = plan.mu + state.mean().reshape(mq, n, k).mean(axis=1) @ v.T
+        sq = np.einsum("qnk,qnk->qn", draws.y, draws.y).mean(axis=1)
+        log_density[rows] = (lse.mean(axis=1) - np.einsum("qd,qd->q", c, c) / (2 * p.t)
+                             + np.einsum("qd,qd->q", c, draws.mean) / p.t + (sq - second_moment) / (2 * p.t)
+                             - log_norm)
     return Smoothed(den, ybar, log_density)

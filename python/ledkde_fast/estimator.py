@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._backends import BackendName
+from ._kernel_plan import DrawMethod
 from ._validation import SeedLike, as_bandwidth, as_data, as_log_weights, as_numeric_array, as_positive
 from .sampler import Method, Schedule, default_t_max
 from .sampler import sample as _sample
@@ -74,6 +75,10 @@ class LEDKDE:
         The sampler (see :func:`ledkde_fast.sample`).
     final_denoise : bool
         Finish :meth:`sample` with one application of the smoothed denoiser.
+    draws : {"auto", "iid", "orthogonal", "qmc"}
+        Construction of the kernel draws of ``score_samples`` and ``sample`` (see
+        :func:`ledkde_fast.smoothed_denoiser`); ``score`` and the bandwidth selection use the
+        default.
 
     Attributes
     ----------
@@ -105,7 +110,7 @@ class LEDKDE:
                  backend: BackendName = "auto", n_threads: Optional[int] = None,
                  random_state: SeedLike = None, t_max: Optional[float] = None, t_min: Optional[float] = None,
                  schedule: Union[Schedule, ArrayLike] = "geometric", method: Method = "euler_maruyama",
-                 final_denoise: bool = False) -> None:
+                 final_denoise: bool = False, draws: DrawMethod = "auto") -> None:
         self.bandwidth = bandwidth
         self.t = t
         self.kernel = kernel
@@ -120,6 +125,7 @@ class LEDKDE:
         self.schedule = schedule
         self.method = method
         self.final_denoise = final_denoise
+        self.draws = draws
 
     # -- scikit-learn parameter protocol
     @classmethod
@@ -305,7 +311,8 @@ class LEDKDE:
         X = self._check_X(X)
         return led_kde_log_density(X, self.data_, self.t, self.bandwidth_, kernel=self.kernel,
                                    n_kernel=self.n_kernel, rank=self.rank, seed=self._seed(),
-                                   weights=self.sample_weight_, backend=self.backend, n_threads=self.n_threads)
+                                   weights=self.sample_weight_, backend=self.backend, n_threads=self.n_threads,
+                                   draws=self.draws)
 
     def score(self, X: ArrayLike, y: Any = None) -> float:
         """Return minus the denoising score-matching loss of the smoothed score on X (higher is better).
@@ -389,7 +396,8 @@ class LEDKDE:
         return _sample(self.data_, n_samples, bandwidth=self.bandwidth_, kernel=self.kernel, n_kernel=self.n_kernel,
                        rank=self.rank, t_max=t_max, t_min=t_min, n_steps=self.n_steps, schedule=self.schedule,
                        method=self.method, final_denoise=self.final_denoise, seed=random_state,
-                       weights=self.sample_weight_, backend=self.backend, n_threads=self.n_threads)
+                       weights=self.sample_weight_, backend=self.backend, n_threads=self.n_threads,
+                       draws=self.draws)
 
 
 def _no_sparse(X: Any, name: str) -> Any:

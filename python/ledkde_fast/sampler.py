@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 from ._backends import BackendName
 from ._data import Problem, as_source
 from ._estimate import SmoothingSetup, estimate, prepare_smoothing
+from ._kernel_plan import DrawMethod
 from ._validation import (
     SeedLike,
     as_bandwidth,
@@ -225,7 +226,7 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
            schedule: Union[Schedule, ArrayLike] = "geometric", method: Method = "euler_maruyama",
            langevin_step: Optional[float] = None, final_denoise: bool = False, seed: SeedLike = None,
            weights: Optional[ArrayLike] = None, backend: BackendName = "auto", n_threads: Optional[int] = None,
-           progress: bool = False, return_trajectory: bool = False) -> Any:
+           progress: bool = False, return_trajectory: bool = False, draws: DrawMethod = "auto") -> Any:
     """Draw samples by reverse diffusion with the kernel-smoothed score.
 
     Parameters
@@ -270,6 +271,9 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
         Show a tqdm progress bar (``pip install tqdm``).
     return_trajectory : bool
         Also return the states after every step, shape (n_steps + 1, n_samples, d).
+    draws : {"auto", "iid", "orthogonal", "qmc"}
+        Construction of the kernel draws, in antithetic pairs (see
+        :func:`ledkde_fast.smoothed_denoiser`).
 
     Returns
     -------
@@ -306,7 +310,7 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
     rng = as_generator(seed)
     dtype = source.dtype
     p = Problem(np.zeros((0, source.d), dtype=dtype), source, float(times[0]), as_threads(n_threads), False)
-    setup = prepare_smoothing(p, kernel, n_kernel, True, False, rank, backend)
+    setup = prepare_smoothing(p, kernel, n_kernel, True, False, rank, backend, draws)
 
     def score(y: np.ndarray, t: float) -> np.ndarray:
         return _smoothed(p, setup, bandwidth, rng, y, t).score(y, t)

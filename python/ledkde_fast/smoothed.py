@@ -4,7 +4,9 @@ By default the kernel draws are shared by all queries of a call (common random n
 estimate is still unbiased). Then a draw enters the logits only through C_ji = -(Y_j . (x_i - mu)) / t,
 computed once by one GEMM, and the per-query work is one pass of exp over the data per draw, with no
 factor d. ``independent=True`` draws fresh samples for every query and evaluates the empirical
-quantities at every x - Y_j (the brute-force estimator). See :mod:`ledkde_fast._estimate`.
+quantities at every x - Y_j (the brute-force estimator). ``draws=`` chooses how the standardised
+draws are made (i.i.d., orthogonal blocks or randomised quasi-Monte Carlo; each draw exactly
+Gaussian). See :mod:`ledkde_fast._estimate` and :mod:`ledkde_fast._kernel_plan`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from numpy.typing import ArrayLike
 from ._backends import BackendName
 from ._data import Problem, prepare
 from ._estimate import Smoothed, estimate, prepare_smoothing
+from ._kernel_plan import DrawMethod
 from ._validation import SeedLike, as_bandwidth, as_generator
 from .kernels import Kernel
 
@@ -31,10 +34,11 @@ KernelLike = Union[Literal["gaussian", "pca"], Kernel]
 
 def _smoothed(x: ArrayLike, data: object, t: float, bandwidth: float, kernel: KernelLike, n_kernel: int,
               seed: SeedLike, antithetic: bool, independent: bool, rank: Optional[int], weights: Optional[ArrayLike],
-              backend: BackendName, n_threads: Optional[int], want_den: bool = True) -> tuple[Problem, Smoothed]:
+              backend: BackendName, n_threads: Optional[int], draws: DrawMethod,
+              want_den: bool = True) -> tuple[Problem, Smoothed]:
     p = prepare(x, data, t, weights, n_threads)
     h = as_bandwidth(bandwidth)
-    setup = prepare_smoothing(p, kernel, n_kernel, antithetic, independent, rank, backend)
+    setup = prepare_smoothing(p, kernel, n_kernel, antithetic, independent, rank, backend, draws)
     return p, estimate(p, setup, h, as_generator(seed), want_den)
 
 
@@ -42,7 +46,7 @@ def smoothed_denoiser(x: ArrayLike, data: ArrayLike | ShardedData, t: float, ban
                       kernel: KernelLike = "gaussian", n_kernel: int = 1024, seed: SeedLike = None,
                       antithetic: bool = True, independent: bool = False, rank: Optional[int] = None,
                       weights: Optional[ArrayLike] = None, backend: BackendName = "auto",
-                      n_threads: Optional[int] = None) -> np.ndarray:
+                      n_threads: Optional[int] = None, draws: DrawMethod = "auto") -> np.ndarray:
     """Kernel-smoothed denoiser E_Y[m_t(x - Y)], a Monte-Carlo average over ``n_kernel`` draws of Y.
 
     Parameters
@@ -65,6 +69,7 @@ def smoothed_denoiser(x: ArrayLike, data: ArrayLike | ShardedData, t: float, ban
         Draw pairs (Y, -Y), which makes their mean exactly zero.
     independent : bool
         Fresh draws for every query (the brute-force estimator) instead of draws shared by the call.
+        With ``N < d`` (data in memory) it is evaluated in the span of the centred data, exactly.
     rank : int, optional
         Number of principal directions for ``kernel="pca"``.
     weights : array_like, shape (N,), optional
@@ -73,6 +78,15 @@ def smoothed_denoiser(x: ArrayLike, data: ArrayLike | ShardedData, t: float, ban
         Compute backend; ``reference`` averages empirical denoisers over the shifted queries.
     n_threads : int, optional
         Threads for the kernel; default LEDKDE_NUM_THREADS or all cores.
+    draws : {"auto", "iid", "orthogonal", "qmc"}
+        Construction of the standardised kernel draws, combined with ``antithetic``: independent
+        (``"iid"``), blocks of orthogonal directions with independent chi radii (``"orthogonal"``),
+        or scrambled Sobol points through the Gaussian quantile (``"qmc"``, randomised quasi-Monte
+        Carlo; needs scipy). ``"auto"`` is ``"orthogonal"`` when the draws have at most 256
+        dimensions (the span of the centred data for the Gaussian kernel with ``N < d``, else the
+        kernel factor's width) and ``"iid"`` above. Every draw is exactly N(0, I), so every choice
+        is unbiased; they differ in variance and cost (user guide, "Choosing the number of
+        draws"). Ignored for explicit ``Samples``.
 
     Returns
     -------
@@ -84,9 +98,11 @@ def smoothed_denoiser(x: ArrayLike, data: ArrayLike | ShardedData, t: float, ban
     TypeError
         An argument of the wrong kind (e.g. a non-int ``n_kernel``, a matrix passed as ``kernel``).
     ValueError
-        A bad value: negative bandwidth, odd ``n_kernel`` with antithetic draws, unknown kernel,
-        a kernel whose dimension differs from the data's, and the checks of
+        A bad value: negative bandwidth, odd ``n_kernel`` with antithetic draws, unknown kernel or
+        ``draws``, a kernel whose dimension differs from the data's, and the checks of
         :func:`ledkde_fast.empirical_denoiser`.
+    ImportError
+        ``draws="qmc"`` without scipy.
 
     See Also
     --------
@@ -102,7 +118,7 @@ def smoothed_denoiser(x: ArrayLike, data: ArrayLike | ShardedData, t: float, ban
     ((1, 1), True)
     """
     p, est = _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights,
-                       backend, n_threads)
+                       backend, n_threads, draws)
     assert est.denoiser is not None
     return p.shape_output(est.denoiser)
 
@@ -111,7 +127,7 @@ def smoothed_score(x: ArrayLike, data: ArrayLike | ShardedData, t: float, bandwi
                    kernel: KernelLike = "gaussian", n_kernel: int = 1024, seed: SeedLike = None,
                    antithetic: bool = True, independent: bool = False, rank: Optional[int] = None,
                    weights: Optional[ArrayLike] = None, backend: BackendName = "auto",
-                   n_threads: Optional[int] = None) -> np.ndarray:
+                   n_threads: Optional[int] = None, draws: DrawMethod = "auto") -> np.ndarray:
     """Kernel-smoothed score E_Y[s_t(x - Y)] = (smoothed denoiser - x + Ybar) / t.
 
     For the same seed it is exactly the gradient in x of :func:`led_kde_log_density`.
@@ -144,6 +160,8 @@ def smoothed_score(x: ArrayLike, data: ArrayLike | ShardedData, t: float, bandwi
         Compute backend.
     n_threads : int, optional
         Threads for the kernel.
+    draws : {"auto", "iid", "orthogonal", "qmc"}
+        Construction of the standardised kernel draws (see :func:`smoothed_denoiser`).
 
     Returns
     -------
@@ -156,6 +174,8 @@ def smoothed_score(x: ArrayLike, data: ArrayLike | ShardedData, t: float, bandwi
         An argument of the wrong kind.
     ValueError
         A bad value (as for :func:`smoothed_denoiser`).
+    ImportError
+        ``draws="qmc"`` without scipy.
 
     Examples
     --------
@@ -167,7 +187,7 @@ def smoothed_score(x: ArrayLike, data: ArrayLike | ShardedData, t: float, bandwi
     True
     """
     p, est = _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights,
-                       backend, n_threads)
+                       backend, n_threads, draws)
     return p.shape_output(est.score(p.x.astype(np.float64), p.t))
 
 
@@ -175,7 +195,7 @@ def led_kde_log_density(x: ArrayLike, data: ArrayLike | ShardedData, t: float, b
                         kernel: KernelLike = "gaussian", n_kernel: int = 1024, seed: SeedLike = None,
                         antithetic: bool = True, independent: bool = False, rank: Optional[int] = None,
                         weights: Optional[ArrayLike] = None, backend: BackendName = "auto",
-                        n_threads: Optional[int] = None) -> np.ndarray:
+                        n_threads: Optional[int] = None, draws: DrawMethod = "auto") -> np.ndarray:
     """LED-KDE log-density E_Y[log p_t(x - Y)] (unnormalised in x).
 
     The exact second moment of the kernel serves as a control variate, so the gradient of this
@@ -209,6 +229,8 @@ def led_kde_log_density(x: ArrayLike, data: ArrayLike | ShardedData, t: float, b
         Compute backend.
     n_threads : int, optional
         Threads for the kernel.
+    draws : {"auto", "iid", "orthogonal", "qmc"}
+        Construction of the standardised kernel draws (see :func:`smoothed_denoiser`).
 
     Returns
     -------
@@ -221,6 +243,8 @@ def led_kde_log_density(x: ArrayLike, data: ArrayLike | ShardedData, t: float, b
         An argument of the wrong kind.
     ValueError
         A bad value (as for :func:`smoothed_denoiser`).
+    ImportError
+        ``draws="qmc"`` without scipy.
 
     Examples
     --------
@@ -232,5 +256,5 @@ def led_kde_log_density(x: ArrayLike, data: ArrayLike | ShardedData, t: float, b
     True
     """
     p, est = _smoothed(x, data, t, bandwidth, kernel, n_kernel, seed, antithetic, independent, rank, weights,
-                       backend, n_threads, want_den=False)
+                       backend, n_threads, draws, want_den=False)
     return p.shape_output(est.log_density)
