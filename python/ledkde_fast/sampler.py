@@ -17,7 +17,8 @@ from numpy.typing import ArrayLike
 
 from ._backends import BackendName
 from ._data import Problem, as_source
-from ._estimate import SmoothingSetup, estimate, prepare_smoothing
+from ._draw_counts import AUTO_CAP, AUTO_TARGET, DrawCount, DrawPolicy, as_draw_policy, estimate_step
+from ._estimate import SmoothingSetup, prepare_smoothing
 from ._kernel_plan import DrawMethod
 from ._validation import (
     SeedLike,
@@ -221,12 +222,13 @@ def _times(source: Any, t_max: Any, t_min: Any, n_steps: int, schedule: Any, met
 
 
 def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[float, Callable[[float], float]] = 0.0,
-           kernel: KernelLike = "gaussian", n_kernel: int = 1024, rank: Optional[int] = None,
+           kernel: KernelLike = "gaussian", n_kernel: DrawCount = 1024, rank: Optional[int] = None,
            t_max: Optional[float] = None, t_min: Optional[float] = None, n_steps: int = 100,
            schedule: Union[Schedule, ArrayLike] = "geometric", method: Method = "euler_maruyama",
            langevin_step: Optional[float] = None, final_denoise: bool = False, seed: SeedLike = None,
            weights: Optional[ArrayLike] = None, backend: BackendName = "auto", n_threads: Optional[int] = None,
-           progress: bool = False, return_trajectory: bool = False, draws: DrawMethod = "auto") -> Any:
+           progress: bool = False, return_trajectory: bool = False, draws: DrawMethod = "auto",
+           n_kernel_target: float = AUTO_TARGET, n_kernel_cap: int = AUTO_CAP) -> Any:
     """Draw samples by reverse diffusion with the kernel-smoothed score.
 
     Parameters
@@ -240,8 +242,11 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
         ``lambda t: 0.5 * t ** 0.5``). 0 uses the exact empirical score (memorises the data).
     kernel : {"gaussian", "pca"} or ledkde_fast.kernels.Kernel
         The smoothing kernel; fresh shared draws at every step.
-    n_kernel : int
-        Kernel draws per step (even).
+    n_kernel : int, callable or "auto"
+        Kernel draws per step (even); a function ``n(t)`` of the step's time; or ``"auto"``: each
+        step measures the Monte-Carlo standard error of its smoothed score from 4 batches of 16
+        draws and adds as many draws as needed for ``n_kernel_target``, within ``n_kernel_cap``
+        (:mod:`ledkde_fast._draw_counts`; our rule).
     rank : int, optional
         Number of principal directions for ``kernel="pca"``.
     t_max, t_min : float, optional
@@ -274,6 +279,11 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
     draws : {"auto", "iid", "orthogonal", "qmc"}
         Construction of the kernel draws, in antithetic pairs (see
         :func:`ledkde_fast.smoothed_denoiser`).
+    n_kernel_target : float
+        With ``n_kernel="auto"``: the Monte-Carlo standard error of the smoothed score relative to
+        its size (root mean squares over samples and coordinates) each step aims at.
+    n_kernel_cap : int
+        With ``n_kernel="auto"``: the most draws one step takes (even, at least 64).
 
     Returns
     -------
@@ -310,10 +320,11 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
     rng = as_generator(seed)
     dtype = source.dtype
     p = Problem(np.zeros((0, source.d), dtype=dtype), source, float(times[0]), as_threads(n_threads), False)
-    setup = prepare_smoothing(p, kernel, n_kernel, True, False, rank, backend, draws)
+    policy = as_draw_policy(n_kernel, n_kernel_target, n_kernel_cap)
+    setup = prepare_smoothing(p, kernel, policy.plan_count, True, False, rank, backend, draws)
 
     def score(y: np.ndarray, t: float) -> np.ndarray:
-        return _smoothed(p, setup, bandwidth, rng, y, t).score(y, t)
+        return _smoothed(policy, p, setup, bandwidth, rng, y, t).score(y, t)
 
     if method == "langevin":
         eps = 0.1 * t_min if langevin_step is None else as_positive(langevin_step, "langevin_step")
@@ -327,7 +338,7 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
         if trajectory is not None:
             trajectory.append(y.copy())
     if as_bool(final_denoise, "final_denoise"):
-        den = _smoothed(p, setup, bandwidth, rng, y, t_min).denoiser
+        den = _smoothed(policy, p, setup, bandwidth, rng, y, t_min).denoiser
         assert den is not None
         y = den
     out = y.astype(dtype)
@@ -336,11 +347,13 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
     return out
 
 
-def _smoothed(p: Problem, setup: SmoothingSetup, bandwidth: Any, rng: np.random.Generator, y: np.ndarray, t: float
-              ) -> Any:
-    """The smoothed estimates at the states ``y`` and time ``t`` (the bandwidth may depend on t)."""
+def _smoothed(policy: DrawPolicy, p: Problem, setup: SmoothingSetup, bandwidth: Any, rng: np.random.Generator,
+              y: np.ndarray, t: float) -> Any:
+    """The smoothed estimates at the states ``y`` and time ``t`` (the bandwidth and the draw count may
+    depend on t).
+    """
     h = as_bandwidth(bandwidth(t) if callable(bandwidth) else bandwidth)
-    return estimate(p.with_queries(y, float(t)), setup, h, rng)
+    return estimate_step(policy, p.with_queries(y, float(t)), setup, h, rng)[0]
 
 
 def _progress(steps: Iterable[int], progress: bool, desc: str) -> Iterable[int]:
