@@ -36,7 +36,9 @@ CHILD = textwrap.dedent("""
         "sampler": lambda q, p: lk.sample(p[:, :32], q.shape[0] // 50, bandwidth=0.3, n_kernel=20000,
                                          n_steps=q.shape[0] // 5, seed=0, backend=backend, progress=False),
     }
-    calls[case](x[:100], data[:50])  # warm up on a tiny problem (imports, Numba's compilation)
+    # warm up (imports, Numba's compilation of the code paths the long call takes: a KeyboardInterrupt
+    # raised inside Numba's compiler is not propagated)
+    calls[case](x[:100], data[:2000] if case in ("empirical", "neighbors") else data[:50])
     print("ready", flush=True)
     start = time.monotonic()
     try:
