@@ -91,20 +91,28 @@ def _centre(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _MAX_EXPANSION_ERROR = 2.0 ** -20
 
 
-def _logit_form(xc: np.ndarray, dc: np.ndarray, log_w: Optional[np.ndarray], t: float
+def _expansion_fits(eps: float, norm2_sum: float, t: float, limit: float) -> bool:
+    """Whether the expansion's rounding in a logit, about eps (|x - mu|^2 + |x_i - mu|^2) / 2t with
+    ``norm2_sum`` the largest such sum, stays within ``limit`` (and 1/t is finite).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = eps * 0.5 * norm2_sum / t
+    return bool(bound <= limit and t >= np.finfo(np.float64).tiny)  # 1/t overflows for subnormal t
+
+
+def _logit_form(xc: np.ndarray, dc: np.ndarray, log_w: Optional[np.ndarray], t: float,
+                q_norms: Optional[np.ndarray] = None, d_norms: Optional[np.ndarray] = None
                 ) -> tuple[np.ndarray, float, float]:
     """(bias, 1/t, c): the expansion's per-point bias log w_i - |x_i - mu|^2 / 2t with c = 0, or, where
-    its rounding (about eps (|x - mu|^2 + |x_i - mu|^2) / 2t) is too large, the direct form
-    log w_i - |(x - x_i) c|^2 with c = sqrt(1/2t) > 0 (bias log w_i).
+    its rounding is too large (_expansion_fits), the direct form log w_i - |(x - x_i) c|^2 with
+    c = sqrt(1/2t) > 0 (bias log w_i). The squared norms of xc and dc rows may be given.
     """
-    norms = np.einsum("nd,nd->n", dc, dc)
-    q_max = float(np.einsum("md,md->m", xc, xc).max(initial=0.0))
-    with np.errstate(over="ignore", invalid="ignore"):
-        bound = np.finfo(np.float64).eps * 0.5 * (q_max + float(norms.max(initial=0.0))) / t
+    norms = np.einsum("nd,nd->n", dc, dc) if d_norms is None else d_norms
+    q_max = float((np.einsum("md,md->m", xc, xc) if q_norms is None else q_norms).max(initial=0.0))
     lw = np.zeros(dc.shape[0]) if log_w is None else np.asarray(log_w, dtype=np.float64)
-    inv_t = 1.0 / t if t >= np.finfo(np.float64).tiny else math.inf  # 1/t overflows for subnormal t
-    if bound <= _MAX_EXPANSION_ERROR and math.isfinite(inv_t):
-        return lw - 0.5 * norms * inv_t, inv_t, 0.0
+    if _expansion_fits(float(np.finfo(np.float64).eps), q_max + float(norms.max(initial=0.0)), t,
+                       _MAX_EXPANSION_ERROR):
+        return lw - 0.5 * norms * (1.0 / t), 1.0 / t, 0.0
     return lw, 0.0, math.sqrt(0.5) / math.sqrt(t)  # sqrt(1/2t) without forming 1/t (subnormal t)
 
 
@@ -265,8 +273,8 @@ def _expansion_operands(x: np.ndarray, data: np.ndarray, mu: np.ndarray, log_w: 
         xc, q = _centred(x, mu, dtype)
         dc, norms = _centred(data, mu, dtype)
         qn = float(q.max(initial=0.0)) + float(norms.max(initial=0.0))
-        bound, inv_t = float(np.finfo(dtype).eps) * 0.5 * qn / float(t), 1.0 / float(t)  # inf, not a warning
-        if bound <= limit and math.isfinite(inv_t) and (dtype == np.float64 or qn < _MAX_NORM2_F32):
+        if _expansion_fits(float(np.finfo(dtype).eps), qn, t, limit) and (dtype == np.float64 or qn < _MAX_NORM2_F32):
+            inv_t = 1.0 / t
             lw = np.zeros(data.shape[0]) if log_w is None else np.asarray(log_w, dtype=np.float64)
             return xc, dc, 0.5 * q * inv_t, lw - 0.5 * norms * inv_t
     return None
@@ -414,9 +422,9 @@ def _lse_fused(x: np.ndarray, data: np.ndarray, mu: np.ndarray, log_w: Optional[
     """The fused Numba kernel in float64 (expansion or direct form, _logit_form), query chunks of
     bounded work: for a few dimensions, and where the expansion's rounding is too large.
     """
-    xc, _ = _centred(x, mu, np.float64)
-    dc, _ = _centred(data, mu, np.float64)
-    bias, inv_t, c = _logit_form(xc, dc, log_w, t)
+    xc, q_norms = _centred(x, mu, np.float64)
+    dc, d_norms = _centred(data, mu, np.float64)
+    bias, inv_t, c = _logit_form(xc, dc, log_w, t, q_norms, d_norms)
     dct = np.ascontiguousarray(dc.T)
     want_acc = acc_c is not None
     st_acc = acc_c if acc_c is not None else np.zeros((x.shape[0], 1))
