@@ -65,6 +65,7 @@ def test_sampler_draw_counts(rng):
     (dict(n_kernel=lambda t: 2.5), TypeError, "n_kernel"),
     (dict(n_kernel="auto", n_kernel_target=0.0), ValueError, "n_kernel_target"),
     (dict(n_kernel="auto", n_kernel_cap=32), ValueError, "n_kernel_cap"),
+    (dict(n_kernel="auto", n_kernel_cap=65), ValueError, "n_kernel_cap must be even"),
 ])
 def test_bad_draw_counts(rng, kwargs, error, match):
     with pytest.raises(error, match=match):

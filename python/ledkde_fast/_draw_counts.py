@@ -51,7 +51,9 @@ class DrawPolicy:
 def as_draw_policy(n_kernel: Any, target: Any = AUTO_TARGET, cap: Any = AUTO_CAP) -> DrawPolicy:
     """Check a sampler's ``n_kernel`` (int, callable of t, or "auto") and the adaptive settings."""
     target = as_positive(target, "n_kernel_target")
-    cap = as_n_kernel(as_int(cap, "n_kernel_cap", AUTO_BATCH * AUTO_BATCHES), True)
+    cap = as_int(cap, "n_kernel_cap", AUTO_BATCH * AUTO_BATCHES)
+    if cap % 2:
+        raise ValueError(f"n_kernel_cap must be even (draws come in antithetic pairs), got {cap}")
     if isinstance(n_kernel, str):
         if n_kernel != "auto":
             raise ValueError(f"n_kernel must be an int, a function of t or 'auto', got {n_kernel!r}")
