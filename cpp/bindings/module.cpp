@@ -6,6 +6,7 @@
 namespace ledkde_bind {
 void register_empirical(pybind11::module_& m);
 void register_double_kde(pybind11::module_& m);
+void register_draws(pybind11::module_& m);
 void register_info(pybind11::module_& m);
 void register_knn(pybind11::module_& m);
 
@@ -29,6 +30,7 @@ PYBIND11_MODULE(_core, m) {
     ledkde::set_interrupt_hook(&ledkde_bind::signals_pending);
     ledkde_bind::register_empirical(m);
     ledkde_bind::register_double_kde(m);
+    ledkde_bind::register_draws(m);
     ledkde_bind::register_knn(m);
     ledkde_bind::register_info(m);
 }

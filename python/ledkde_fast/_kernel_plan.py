@@ -54,25 +54,47 @@ def iid_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
 def orthogonal_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
     """For each of ``m`` sets, n rows of length r in blocks of r mutually orthogonal rows.
 
-    Block directions are the columns of a Haar-random orthogonal matrix (reduced QR of an r x k
-    Gaussian matrix, the signs of R's diagonal moved into Q; the last block has k < r columns when r
-    does not divide n), each scaled by an independent chi_r radius: every row is a uniform direction
-    times an independent chi_r length, that is exactly N(0, I_r).
+    Gaussian rows, each block of r of them (the last one shorter when r does not divide n) made
+    orthogonal by Gram-Schmidt in row order, every row keeping its own length. Gram-Schmidt gives the
+    directions of a Haar-random orthogonal matrix (QR with a positive diagonal), and the direction of
+    row k depends only on the directions of rows 1..k, which are independent of the lengths: every
+    row is a uniform direction times an independent chi_r length, that is exactly N(0, I_r).
     """
-    if m * n * r == 0:
-        return np.zeros((m, n, r))
-    full, rest = divmod(n, r)
-    parts = []
-    for count, width in ((full, r), (1 if rest else 0, rest)):
+    z = rng.standard_normal((m, n, r))
+    if z.size:
+        _orthogonalise(z)
+    return z
+
+
+def _orthogonalise(z: np.ndarray) -> None:
+    """In place on (m, n, r): each block of r consecutive rows of each set (see :func:`orthogonal_normal`)."""
+    m, n, r = z.shape
+    core = _compiled_core()
+    if core is not None and n % r == 0:  # blocks never straddle two sets: one call over all of them
+        core.orthogonal_rows(z.reshape(m * n, r))
+        return
+    if core is not None:
+        for q in range(m):
+            core.orthogonal_rows(z[q])
+        return
+    full, rest = divmod(n, r)  # NumPy: batched QR of the blocks, signs of R's diagonal moved into Q
+    for start, count, width in ((0, full, r), (full * r, 1 if rest else 0, rest)):
         if count == 0:
             continue
-        q, rr = np.linalg.qr(rng.standard_normal((m * count, r, width)))
+        blocks = z[:, start:start + count * width].reshape(m * count, width, r)
+        lengths = np.linalg.norm(blocks, axis=2)
+        q, rr = np.linalg.qr(np.swapaxes(blocks, 1, 2))
         signs = np.sign(np.diagonal(rr, axis1=1, axis2=2))
         q = q * np.where(signs == 0, 1.0, signs)[:, None, :]
-        radii = np.sqrt(rng.chisquare(r, size=(m * count, width)))
-        rows = np.swapaxes(q, 1, 2) * radii[:, :, None]  # row k of a block: radius_k times column k of Q
-        parts.append(rows.reshape(m, count * width, r))
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        z[:, start:start + count * width] = (np.swapaxes(q, 1, 2) * lengths[:, :, None]).reshape(m, count * width, r)
+
+
+def _compiled_core() -> Any:
+    """The compiled module when it imports (the draws are made there whatever the backend), else None."""
+    try:
+        return importlib.import_module("ledkde_fast._core")
+    except ImportError:
+        return None
 
 
 def sobol_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
@@ -159,7 +181,9 @@ class KernelDraw:
 
     @property
     def n(self) -> int:
-        return int(self.logit_directions().shape[0])
+        rows = self.explicit if self.explicit is not None else self.z
+        assert rows is not None
+        return int(rows.shape[0])
 
     def samples(self) -> np.ndarray:
         """The draws Y (n x d), or draws equivalent to them for every estimate (see ``offset``)."""
