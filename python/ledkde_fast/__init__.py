@@ -16,7 +16,7 @@ import os as _os
 # the sampler's steps. A value the user set is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import kernels
+from . import bandwidths, kernels
 from ._backends import available_backends
 from ._config import __version__, config_dict, show_config
 from .empirical import empirical_denoiser, empirical_score, kde_log_density
@@ -29,6 +29,7 @@ __all__ = [
     "LEDKDE",
     "__version__",
     "available_backends",
+    "bandwidths",
     "config_dict",
     "empirical_denoiser",
     "empirical_score",
