@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 PUBLIC_MODULES = ["ledkde_fast._backends", "ledkde_fast.empirical", "ledkde_fast.smoothed", "ledkde_fast.sampler",
-                  "ledkde_fast.neighbors", "ledkde_fast.estimator", "ledkde_fast.kernels", "ledkde_fast.bandwidths", "ledkde_fast.analysis",
+                  "ledkde_fast.neighbors", "ledkde_fast.estimator", "ledkde_fast.kernels", "ledkde_fast.bandwidths",
+                  "ledkde_fast.analysis",
                   "ledkde_fast.datasets", "ledkde_fast.distributed", "ledkde_fast._config",
                   "ledkde_fast.truth", "ledkde_fast.experiments.memorization",
                   "ledkde_fast.experiments.bias_variance", "ledkde_fast.cli"]

@@ -80,7 +80,7 @@ def test_compiled_orthogonal_rows_equal_the_numpy_qr(shape, monkeypatch):
     use_backend("cpp")  # the compiled module; a failure, not a skip, where LEDKDE_REQUIRE_BACKENDS names cpp
 
     compiled = _kernel_plan.orthogonal_normal(np.random.default_rng(4), *shape)
-    monkeypatch.setattr(_kernel_plan, "_compiled_core", lambda: None)
+    monkeypatch.setattr(_kernel_plan, "orthogonaliser", lambda: None)
     fallback = _kernel_plan.orthogonal_normal(np.random.default_rng(4), *shape)
     np.testing.assert_allclose(compiled, fallback, rtol=0, atol=1e-12 * np.abs(fallback).max())
     # and each row kept the length of the Gaussian row it came from
@@ -165,7 +165,7 @@ def test_brute_force_in_the_span_equals_the_shifted_queries(construction, kernel
         return p.source.lse_state(q, t, want, "reference", 1)
 
     second = h * h * plan.second_std
-    got = by_fresh_draws(p, lambda count: fresh, plan, second, state_of, p.log_normaliser(), True, "reference")
+    got = by_fresh_draws(p, lambda rows: fresh, plan, second, state_of, p.log_normaliser(), True, "reference")
     ref = by_definition(p, lambda rows: y[rows], n, second, state_of, p.log_normaliser(), True)
     np.testing.assert_allclose(got.denoiser, ref.denoiser, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.ybar, ref.ybar, rtol=0, atol=1e-14)

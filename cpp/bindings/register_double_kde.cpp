@@ -44,6 +44,39 @@ template <class T> void def_double_kde(py::module_& m) {
         "Accumulate averaged softmax weights and log-normalisers over shared kernel samples.");
 }
 
+template <class T> void def_double_kde_per_query(py::module_& m) {
+    m.def(
+        "double_kde_per_query",
+        [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<T> c_matrix, carray<double> wbar,
+           carray<double> zsum, int n_threads, index_t tile_m, index_t block_n) {
+            const auto [mq, d, n] = check_points<T>(x, data);
+            require_t(t);
+            require(c_matrix.ndim() == 3 && c_matrix.shape(0) == mq && c_matrix.shape(2) == n,
+                    "c_matrix must have shape (m, n_draws, n): the draws' logits of every query");
+            const index_t kc = c_matrix.shape(1);
+            require(wbar.ndim() == 2 && wbar.shape(0) == mq && wbar.shape(1) == n, "wbar must have shape (m, n)");
+            require(zsum.ndim() == 1 && zsum.shape(0) == mq, "zsum must have shape (m,)");
+            require_writeable(wbar, "wbar");
+            require_writeable(zsum, "zsum");
+            const double* log_w = log_weights_ptr(log_weights, n);
+            const ledkde::Blocking bl = make_blocking(tile_m, block_n);
+            check_threads(n_threads);
+            const T* xp = x.data();
+            const T* dp = data.data();
+            const T* cp = c_matrix.data();
+            double* wp = wbar.mutable_data();
+            double* zp = zsum.mutable_data();
+            const index_t m_ = mq, d_ = d, n_ = n;
+            run_interruptible([&] {  // arrays owned by this frame
+                ledkde::double_kde_per_query<T>(xp, m_, dp, n_, d_, log_w, t, cp, kc, wp, zp, n_threads, bl);
+            });
+        },
+        py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
+        py::arg("c_matrix").noconvert(), py::arg("wbar").noconvert(), py::arg("zsum").noconvert(),
+        py::arg("n_threads") = 0, py::arg("tile_m") = 16, py::arg("block_n") = 256,
+        "As double_kde_accumulate with draws of its own for every query: c_matrix has shape (m, n_draws, n).");
+}
+
 template <class T> void def_rounds(py::module_& m) {
     m.def(
         "dkde_normalisers",
@@ -119,6 +152,8 @@ void register_double_kde(py::module_& m) {
     def_rounds<double>(m);
     def_double_kde<float>(m);
     def_double_kde<double>(m);
+    def_double_kde_per_query<float>(m);
+    def_double_kde_per_query<double>(m);
 }
 
 }  // namespace ledkde_bind

@@ -300,6 +300,32 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
 }
 
 template <class T>
+void double_kde_per_query(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                          const T* C, index_t kc, double* wbar, double* zsum, int n_threads, Blocking bl) {
+    if (m == 0 || kc == 0) return;
+    // Each query has its own draws (C is m x kc x n): one packing of the data for all of them, then the
+    // kernel of double_kde_accumulate one query at a time.
+    const KernelTable<T>& K = table<T>();
+    const auto stopped = [](const Scratch<T>& s) { return s.stop != nullptr && s.stop->load(); };
+    if (n <= kDkdeSmallN) {  // this kernel splits one query's draws over the threads
+        PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+        const int nt = n_threads > 0 ? n_threads : max_threads();
+        bl.tile_m = 1;
+        ScratchBuffers<T> scratch(nt, K.dkde_small_scratch_t(packed.pk, bl), K.dkde_small_scratch_d(packed.pk, bl));
+        for (index_t q = 0; q < m && !stopped(scratch.s); ++q)
+            K.double_kde_small_n(x + q * d, 1, packed.pk, 1.0 / t, C + q * kc * n, kc, n, wbar + q * n, zsum + q,
+                                 scratch.s, bl, nt);
+        return;
+    }
+    with_dkde_setup<T>(1, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& Kt, const PackedData<T>& pk,
+                                                                   const Scratch<T>& s, int nt, const Blocking& tuned) {
+        for (index_t q = 0; q < m && !stopped(s); ++q)
+            Kt.double_kde_accumulate(x + q * d, 1, pk, 1.0 / t, C + q * kc * n, kc, n, wbar + q * n, zsum + q, s,
+                                     tuned, nt);
+    });
+}
+
+template <class T>
 void dkde_normalisers(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
                       const T* C, index_t kc, double* out_max, double* out_sum, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
@@ -372,5 +398,9 @@ template void double_kde_accumulate<float>(const float*, index_t, const float*, 
 template void double_kde_accumulate<double>(const double*, index_t, const double*, index_t, index_t,
                                             const double*, double, const double*, index_t, double*, double*, int,
                                             Blocking);
+template void double_kde_per_query<float>(const float*, index_t, const float*, index_t, index_t, const double*,
+                                          double, const float*, index_t, double*, double*, int, Blocking);
+template void double_kde_per_query<double>(const double*, index_t, const double*, index_t, index_t, const double*,
+                                           double, const double*, index_t, double*, double*, int, Blocking);
 
 }  // namespace ledkde

@@ -49,6 +49,11 @@ void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, inde
                            double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
                            Blocking blocking);
 
+// The same with draws of its own for every query: C is m x kc x n (the local kernel, kernels.Local).
+template <class T>
+void double_kde_per_query(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                          const T* C, index_t kc, double* wbar, double* zsum, int n_threads, Blocking blocking);
+
 // The two rounds of the double-KDE over one part of the data (for sharded data sets): the per
 // query and draw (max, sum) of the log-sum-exp, and, given global log-normalisers Z, the weighted sum.
 template <class T>

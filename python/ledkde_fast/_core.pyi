@@ -136,6 +136,33 @@ def double_kde_accumulate(
     block_n: int = 256,
 ) -> None: ...
 
+@overload
+def double_kde_per_query(
+    x: NDArray[np.float32],
+    data: NDArray[np.float32],
+    log_weights: Optional[NDArray[np.float64]],
+    t: float,
+    c_matrix: NDArray[np.float32],
+    wbar: NDArray[np.float64],
+    zsum: NDArray[np.float64],
+    n_threads: int = 0,
+    tile_m: int = 16,
+    block_n: int = 256,
+) -> None: ...
+@overload
+def double_kde_per_query(
+    x: NDArray[np.float64],
+    data: NDArray[np.float64],
+    log_weights: Optional[NDArray[np.float64]],
+    t: float,
+    c_matrix: NDArray[np.float64],
+    wbar: NDArray[np.float64],
+    zsum: NDArray[np.float64],
+    n_threads: int = 0,
+    tile_m: int = 16,
+    block_n: int = 256,
+) -> None: ...
+
 # --- exact k-nearest neighbours (register_knn.cpp) ---------------------------------------------
 
 @overload

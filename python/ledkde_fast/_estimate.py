@@ -23,10 +23,11 @@ import numpy as np
 from ._backends import get_backend, resolve_name
 from ._data import Problem
 from ._kernel_plan import DEFAULT_DRAWS, DRAW_METHODS, FreshDraws, KernelPlan
+from ._local import LocalDraws, fresh_draws_of, local_chunks, local_logits, local_plan, make_local_draws
 from ._lse import LseState
 from ._streaming import lse_over_slabs
 from ._validation import as_bool, as_choice, as_n_kernel
-from .kernels import Samples, as_kernel
+from .kernels import Local, Samples, as_kernel
 
 #: Memory budget, in bytes, of the shifted queries of one chunk of :func:`by_definition` and :func:`by_fresh_draws`.
 SHIFTED_BYTES = 64 << 20
@@ -68,7 +69,10 @@ def prepare_smoothing(p: Problem, kernel: Any, n_kernel: Any, antithetic: Any, i
     if independent and isinstance(kern, Samples):
         raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
     name = resolve_name(backend)
-    plan = KernelPlan.build(kern, p.source, n_kernel, antithetic, shared=not independent, method=draws)
+    if isinstance(kern, Local):
+        plan = local_plan(kern, p.source, n_kernel, antithetic, draws)
+    else:
+        plan = KernelPlan.build(kern, p.source, n_kernel, antithetic, shared=not independent, method=draws)
     return SmoothingSetup(plan, independent, name)
 
 
@@ -88,9 +92,11 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
     if m == 0:
         return Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
     _check_smoothing_time(p.t)
+    if plan.local is not None:  # a local kernel: each query's draws along its own directions
+        return by_local_kernel(p, plan, h, rng, state_of, log_norm, want_den, backend)
     if setup.independent:
-        return by_fresh_draws(p, lambda count: plan.fresh(h, rng, count), plan, h * h * plan.second_std, state_of,
-                              log_norm, want_den, backend)
+        return by_fresh_draws(p, lambda rows: plan.fresh(h, rng, rows.stop - rows.start), plan,
+                              h * h * plan.second_std, state_of, log_norm, want_den, backend)
     draw = plan.draw(h, rng)
     dirs = draw.logit_directions()
     _check_logit_range(dirs, plan.basis_max, p.t, p.dtype)
@@ -152,7 +158,7 @@ def by_definition(p: Problem, draws_for: Callable[[slice], np.ndarray], n_draws:
     return Smoothed(den, ybar, log_density)
 
 
-def _shifted_chunk(p: Problem, x64: np.ndarray, y: np.ndarray, second_moment: float,
+def _shifted_chunk(p: Problem, x64: np.ndarray, y: np.ndarray, second_moment: float | np.ndarray,
                    state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, den: Optional[np.ndarray],
                    log_density: np.ndarray) -> None:
     """The denoiser and LED-KDE of queries x (mq x d) averaged over the explicit shifted queries
@@ -169,11 +175,11 @@ def _shifted_chunk(p: Problem, x64: np.ndarray, y: np.ndarray, second_moment: fl
     log_density[...] = lse.mean(axis=1) - log_norm + (sq - second_moment) / (2 * p.t)
 
 
-def by_fresh_draws(p: Problem, fresh: Callable[[int], FreshDraws], plan: KernelPlan, second_moment: float,
+def by_fresh_draws(p: Problem, fresh: Callable[[slice], FreshDraws], plan: KernelPlan, second_moment: float,
                    state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, want_den: bool, backend: str
                    ) -> Smoothed:
-    """The brute-force estimator: fresh draws for every query (``fresh(count)`` makes them for
-    ``count`` queries), the empirical quantities evaluated at every x - Y_j, one call over the data
+    """The brute-force estimator: fresh draws for every query (``fresh(rows)`` makes them for the
+    queries ``p.x[rows]``), the empirical quantities evaluated at every x - Y_j, one call over the data
     for all the draws of a chunk of queries.
 
     Where the plan has the span V (d x k) of the centred data (N < d, in memory), the empirical
@@ -190,8 +196,9 @@ def by_fresh_draws(p: Problem, fresh: Callable[[int], FreshDraws], plan: KernelP
     m, d = p.x.shape
     n = plan.n_kernel
     red = plan.reduction
-    assert plan.factor is not None
-    width = max(d if red is None else red.span.shape[1], plan.factor.shape[1])
+    # (a local kernel has no global factor: its rank)
+    rank = int(getattr(plan.kernel, "rank")) if plan.factor is None else plan.factor.shape[1]
+    width = max(d if red is None else red.span.shape[1], rank)
     # the draws, the shifted queries and the weighted sums of one chunk fit the memory budget
     m_step = max(1, SHIFTED_BYTES // (8 * n * (width + 2) * 4))
     x64 = p.x.astype(np.float64, copy=False)
@@ -200,10 +207,11 @@ def by_fresh_draws(p: Problem, fresh: Callable[[int], FreshDraws], plan: KernelP
     log_density = np.empty(m)
     for q0 in range(0, m, m_step):
         rows = slice(q0, min(m, q0 + m_step))
-        draws = fresh(rows.stop - rows.start)
+        draws = fresh(rows)
         ybar[rows] = draws.mean
+        second = second_moment if draws.second_moment is None else draws.second_moment
         if red is None:
-            _shifted_chunk(p, x64[rows], draws.y, second_moment, state_of, log_norm,
+            _shifted_chunk(p, x64[rows], draws.y, second, state_of, log_norm,
                            None if den is None else den[rows], log_density[rows])
             continue
         v = red.span
@@ -219,6 +227,72 @@ def by_fresh_draws(p: Problem, fresh: Callable[[int], FreshDraws], plan: KernelP
             den[rows] = plan.mu + state.mean().reshape(mq, n, k).mean(axis=1) @ v.T
         sq = np.einsum("qnk,qnk->qn", draws.y, draws.y).mean(axis=1)
         log_density[rows] = (lse.mean(axis=1) - np.einsum("qd,qd->q", c, c) / (2 * p.t)
-                             + np.einsum("qd,qd->q", c, draws.mean) / p.t + (sq - second_moment) / (2 * p.t)
+                             + np.einsum("qd,qd->q", c, draws.mean) / p.t + (sq - second) / (2 * p.t)
                              - log_norm)
     return Smoothed(den, ybar, log_density)
+
+
+def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Generator,
+                    state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, want_den: bool, backend: str
+                    ) -> Smoothed:
+    """The estimates with a local kernel (:class:`ledkde_fast.kernels.Local`), whose draws Y_qj = h U_q D_q z_qj
+    differ from query to query.
+
+    The compiled backends use the double-KDE factorisation with each query's own draws: query q's
+    logits C_qji = -Y_qj . (x_i - mu) / t are an (n x r) by (r x N) product with the basis (x_i - mu) U_q,
+    and one call accumulates every query's weights and log-normalisers (the estimates then follow as
+    in :func:`estimate`).
+    The reference backend evaluates the same draws by definition, as explicit shifted queries
+    (:func:`by_fresh_draws`): an independent computation of the same numbers.
+    """
+    geom, kern = plan.local, plan.kernel
+    assert isinstance(kern, Local)
+    source = p.source
+    m, d = p.x.shape
+    n = plan.n_kernel
+    x64 = p.x.astype(np.float64, copy=False)
+    den = np.empty((m, d)) if want_den else None
+    ybar = np.zeros((m, d))
+    log_density = np.empty(m)
+    module = get_backend(backend)
+    by_definition_ = module.SMOOTHS_BY_DEFINITION
+    data64 = source.data.astype(np.float64, copy=False) if want_den and not by_definition_ else None
+    for rows in local_chunks(m, geom, kern, n):
+        draws = make_local_draws(geom, kern, x64[rows], p.t, h, n, plan.antithetic, plan.method, rng)
+        if by_definition_:
+
+            def fresh(sub: slice, draws: LocalDraws = draws) -> FreshDraws:
+                return fresh_draws_of(geom, draws, plan.antithetic, sub)
+
+            part = by_fresh_draws(p.with_queries(p.x[rows], p.t), fresh, plan, h * h * plan.second_std, state_of,
+                                  log_norm, want_den, backend)
+            if den is not None:
+                den[rows] = part.denoiser
+            ybar[rows], log_density[rows] = part.ybar, part.log_density
+            continue
+        c = local_logits(geom, draws, p.t, p.dtype)
+        mq = rows.stop - rows.start
+        wbar, zsum = np.zeros((mq, source.n)), np.zeros(mq)
+        _per_query_double_kde(module, p.x[rows], source, p.t, c, wbar, zsum, p.n_threads)
+        if not plan.antithetic:  # (antithetic pairs: the mean draw is exactly zero)
+            mean_k = np.einsum("qr,qkr->qk", draws.coefficients().mean(axis=1), draws.u)
+            ybar[rows] = mean_k if geom.span is None else mean_k @ geom.span.T
+        if den is not None:
+            den[rows] = (wbar @ data64) / n
+        log_density[rows] = (zsum / n + np.einsum("qd,qd->q", ybar[rows], x64[rows] - plan.mu) / p.t
+                             - draws.second_moment() / (2 * p.t) - log_norm)
+    return Smoothed(den, ybar, log_density)
+
+
+def _per_query_double_kde(module: Any, x: np.ndarray, source: Any, t: float, c: np.ndarray, wbar: np.ndarray,
+                          zsum: np.ndarray, n_threads: int) -> None:
+    """The double-KDE sums of queries with draws of their own (c: m x n x N), in one call where the
+    backend has one, else one call per query.
+    """
+    per_query = getattr(module, "double_kde_per_query", None)
+    if per_query is not None:
+        per_query(x, source.data, source.log_weights, t, c, wbar, zsum, n_threads)
+        return
+    for q in range(x.shape[0]):
+        module.double_kde_accumulate(x[q:q + 1], source.data, source.log_weights, t, c[q], wbar[q:q + 1],
+                                     zsum[q:q + 1], n_threads)

@@ -32,6 +32,7 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
+from ._backends import orthogonaliser
 from .kernels import Gaussian, Kernel
 
 #: The constructions of the standardised kernel draws (the ``draws=`` argument).
@@ -69,13 +70,14 @@ def orthogonal_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.nd
 def _orthogonalise(z: np.ndarray) -> None:
     """In place on (m, n, r): each block of r consecutive rows of each set (see :func:`orthogonal_normal`)."""
     m, n, r = z.shape
-    core = _compiled_core()
+    core = orthogonaliser()
+    qfac: np.ndarray
     if core is not None and n % r == 0:  # blocks never straddle two sets: one call over all of them
-        core.orthogonal_rows(z.reshape(m * n, r))
+        core(z.reshape(m * n, r))
         return
     if core is not None:
-        for q in range(m):
-            core.orthogonal_rows(z[q])
+        for s_ in range(m):
+            core(z[s_])
         return
     full, rest = divmod(n, r)  # NumPy: batched QR of the blocks, signs of R's diagonal moved into Q
     for start, count, width in ((0, full, r), (full * r, 1 if rest else 0, rest)):
@@ -83,18 +85,10 @@ def _orthogonalise(z: np.ndarray) -> None:
             continue
         blocks = z[:, start:start + count * width].reshape(m * count, width, r)
         lengths = np.linalg.norm(blocks, axis=2)
-        q, rr = np.linalg.qr(np.swapaxes(blocks, 1, 2))
+        qfac, rr = np.linalg.qr(np.swapaxes(blocks, 1, 2))
         signs = np.sign(np.diagonal(rr, axis1=1, axis2=2))
-        q = q * np.where(signs == 0, 1.0, signs)[:, None, :]
-        z[:, start:start + count * width] = (np.swapaxes(q, 1, 2) * lengths[:, :, None]).reshape(m, count * width, r)
-
-
-def _compiled_core() -> Any:
-    """The compiled module when it imports (the draws are made there whatever the backend), else None."""
-    try:
-        return importlib.import_module("ledkde_fast._core")
-    except ImportError:
-        return None
+        qfac = qfac * np.where(signs == 0, 1.0, signs)[:, None, :]
+        z[:, start:start + count * width] = (np.swapaxes(qfac, 1, 2) * lengths[:, :, None]).reshape(m, count * width, r)
 
 
 def sobol_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
@@ -219,12 +213,14 @@ class FreshDraws:
     ``y`` (m, n, k): the draws' coordinates V^T Y_j on the orthonormal columns of ``span`` (d x k),
     or, when ``span`` is None, the draws Y_j themselves (k = d). ``mean`` (m, d): each query's mean
     draw Ybar, in all d coordinates. Every estimate depends on the draws only through these
-    (``_estimate.by_fresh_draws``).
+    (``_estimate.by_fresh_draws``). ``second_moment`` (m,): each query's E|Y|^2 where the kernel's law
+    depends on the query (:class:`ledkde_fast.kernels.Local`); None when the plan's one value holds.
     """
 
     y: np.ndarray
     mean: np.ndarray
     span: Optional[np.ndarray]
+    second_moment: Optional[np.ndarray] = None
 
     def samples(self) -> np.ndarray:
         """Explicit draws (m, n, d) with the same coordinates and means: V y_j + Q Ybar, Q = I - V V^T."""
@@ -259,6 +255,8 @@ class KernelPlan:
     method: str = DEFAULT_DRAWS
     in_span: bool = False
     reduction: Optional[Reduction] = None
+    #: the data as a local kernel sees it (``_local.LocalGeometry``); None for the global kernels
+    local: Any = None
 
     @classmethod
     def build(cls, kern: Kernel, source: Any, n_kernel: int, antithetic: bool, shared: bool = True,

@@ -12,6 +12,9 @@ Factor(L)                     L z, z ~ N(0, I_r), L (d x r)              ``||L||
 ``"pca"`` / PCA(rank)         U_r z, z ~ N(0, I_r), U_r the top-r        r
                               principal directions of the (weighted,
                               centred) data: smoothing *along* the data
+Local(rank)                   U(x) D(x) z: the top-r directions of the   r (full local rank)
+                              data's local covariance around each query
+                              x (:class:`Local`)
 Samples(s)                    the rows of s (n_kernel x d) as given      ``mean_j |s_j|^2``
 ============================  =========================================  ===================
 
@@ -23,14 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Union
+from typing import Callable, Literal, Optional, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validation import as_int, as_real_values
+from ._validation import as_choice, as_int, as_positive, as_real_values
 
-__all__ = ["Gaussian", "Covariance", "Factor", "PCA", "Samples", "as_kernel"]
+__all__ = ["Gaussian", "Covariance", "Factor", "PCA", "Local", "Samples", "as_kernel"]
 
 #: Names accepted by ``kernel=`` (besides Kernel objects).
 KernelName = Literal["gaussian", "pca"]
@@ -399,6 +402,179 @@ class PCA(Kernel):
         >>> from ledkde_fast.kernels import PCA
         >>> PCA(3).second_moment(None)
         3.0
+        """
+        return float(self.rank)
+
+
+@dataclass(frozen=True)
+class Local(Kernel):
+    """Smoothing along the data as seen from each query: a kernel that depends on the query and the time.
+
+    For a query x at time t the draw is S = U(x) D(x) z, z ~ N(0, I_r), where the columns of U(x)
+    are the top-``rank`` eigenvectors of a local covariance of the training points around x, and
+    D(x) is diagonal. The local covariance is
+
+    * ``covariance="posterior"``: the posterior covariance sum_i w_i(x) (x_i - m)(x_i - m)^T, w(x)
+      the softmax weights of the empirical denoiser and m its mean (by Tweedie's formula it is
+      t I + t^2 times the Jacobian of the exact score);
+    * ``covariance="squared"``: the same with the re-weighted weights w_i(x)^2 / sum_j w_j(x)^2
+      (the abstract calls the empirical score's noise covariance "asymptotically a re-weighted data
+      PCA"; the weights w^2 are our reading of that phrase, not a formula from the paper).
+
+    D(x) is ``scale="whiten"``: 1 in every direction that carries local variance (0 in the others),
+    or ``"eigen"``: sqrt(lambda_k / mean(lambda)), the eigenvalues' shape at unit mean. Both make
+    E|S|^2 = rank wherever the local covariance has full rank ``rank``.
+
+    The covariance is taken at time ``time``: None (the current t), a number T (max(t, T), never
+    finer than the current time: a coarser time lets it see several neighbours), or a function of t.
+    It is computed without any d x d matrix: ``n_iter`` steps of randomised subspace iteration
+    (``rank + oversample`` columns) with weighted products against the data, then Rayleigh-Ritz.
+
+    With a local kernel the smoothed score is still the average of the exact score over the draws,
+    but it is no longer the gradient of the LED-KDE of :func:`ledkde_fast.led_kde_log_density`:
+    the draws' law changes with x, and that change has a gradient of its own. The estimators draw
+    fresh z for every query. The design choices (the floor on small eigenvalues, the default
+    iteration counts) are ours: one iteration with 8 extra columns captured a median 96 % (at least
+    94 %) of the exact top-8 local variance of 300 MNIST "3"s at t = 20, 99 % at t = 5 and all of it
+    below (two iterations: 99.7 %, for 1.5 times the cost).
+
+    Parameters
+    ----------
+    rank : int
+        Number r >= 1 of local directions (those beyond the dimension of the data's span, or beyond
+        the local covariance's rank, get no smoothing).
+    scale : {"whiten", "eigen"}
+        D(x), as above.
+    time : None, float or callable
+        Time of the local covariance, as above.
+    covariance : {"posterior", "squared"}
+        Weights of the local covariance, as above.
+    n_iter : int
+        Subspace iterations (>= 0) before the Rayleigh-Ritz step.
+    oversample : int
+        Extra columns (>= 0) of the subspace iteration.
+
+    Raises
+    ------
+    TypeError
+        A non-int ``rank``, ``n_iter`` or ``oversample``, or a ``time`` that is neither a number nor callable.
+    ValueError
+        ``rank`` < 1, an unknown ``scale`` or ``covariance``, a negative ``n_iter`` or
+        ``oversample``, or a non-positive ``time``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ledkde_fast as lk
+    >>> from ledkde_fast.kernels import Local
+    >>> kernel = Local(2, scale="eigen")
+    >>> kernel
+    Local(rank=2, scale='eigen', time=None, covariance='posterior', n_iter=1, oversample=8)
+    >>> plane = np.c_[np.random.default_rng(0).normal(size=(50, 2)), np.zeros(50)]  # z = 0
+    >>> s = lk.smoothed_score(np.array([[0.1, 0.2, 0.3]]), plane, 0.5, bandwidth=0.5, kernel=kernel,
+    ...                       n_kernel=64, seed=0)
+    >>> s.shape
+    (1, 3)
+    """
+
+    rank: int
+    scale: Literal["whiten", "eigen"] = "whiten"
+    time: Union[None, float, Callable[[float], float]] = None
+    covariance: Literal["posterior", "squared"] = "posterior"
+    n_iter: int = 1
+    oversample: int = 8
+
+    def __post_init__(self) -> None:
+        """Check every field."""
+        if as_int(self.rank, "rank") < 1:
+            raise ValueError(f"rank must be a positive integer, got {self.rank!r}")
+        as_choice(self.scale, "scale", ("whiten", "eigen"))
+        as_choice(self.covariance, "covariance", ("posterior", "squared"))
+        as_int(self.n_iter, "n_iter", 0)
+        as_int(self.oversample, "oversample", 0)
+        if self.time is not None and not callable(self.time):
+            object.__setattr__(self, "time", as_positive(self.time, "time"))
+
+    def covariance_time(self, t: float) -> float:
+        """Return the time at which the local covariance is taken for the current time ``t``.
+
+        Parameters
+        ----------
+        t : float
+            Current diffusion time, > 0.
+
+        Returns
+        -------
+        float
+            ``t``, ``max(t, time)`` or ``time(t)``.
+
+        Raises
+        ------
+        ValueError
+            A ``time`` function that returns a non-positive or non-finite value.
+
+        Examples
+        --------
+        >>> from ledkde_fast.kernels import Local
+        >>> Local(3).covariance_time(0.2), Local(3, time=0.5).covariance_time(0.2)
+        (0.2, 0.5)
+        """
+        if self.time is None:
+            return t
+        if callable(self.time):
+            return as_positive(self.time(t), "time(t)")
+        return max(t, float(self.time))
+
+    def factor(self, data: np.ndarray, log_w: Optional[np.ndarray]) -> np.ndarray:
+        """Refuse: a local kernel has one factor per query and time, computed by the estimators.
+
+        Parameters
+        ----------
+        data : ndarray, shape (N, d)
+            Training points.
+        log_w : ndarray, shape (N,), or None
+            Their log-weights.
+
+        Returns
+        -------
+        ndarray
+            Never.
+
+        Raises
+        ------
+        TypeError
+            Always.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ledkde_fast.kernels import Local
+        >>> Local(1).factor(np.zeros((3, 2)), None)
+        Traceback (most recent call last):
+        ...
+        TypeError: kernels.Local has one factor per query and time (computed by the estimators), not a global one
+        """
+        raise TypeError("kernels.Local has one factor per query and time (computed by the estimators), "
+                        "not a global one")
+
+    def second_moment(self, factor: Optional[np.ndarray]) -> float:
+        """Return ``E|S|^2 = rank`` where the local covariance has full rank (per query otherwise).
+
+        Parameters
+        ----------
+        factor : None
+            Unused.
+
+        Returns
+        -------
+        float
+            The rank.
+
+        Examples
+        --------
+        >>> from ledkde_fast.kernels import Local
+        >>> Local(4).second_moment(None)
+        4.0
         """
         return float(self.rank)
 

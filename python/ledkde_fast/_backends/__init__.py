@@ -30,7 +30,9 @@ import importlib
 import importlib.util
 import os
 from types import ModuleType
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Optional
+
+import numpy as np
 
 from .. import _env
 
@@ -141,3 +143,13 @@ def build_info() -> dict[str, Any]:
     from . import cpp
 
     return cpp.build_info()
+
+
+def orthogonaliser() -> Optional[Callable[[np.ndarray], None]]:
+    """The compiled core's ``orthogonal_rows`` (in place on Gaussian rows, see
+    ``_kernel_plan.orthogonal_normal``) when the core imports, else None: the kernel draws are made
+    there whichever backend computes the estimates, and every backend then sees the same draws.
+    """
+    if not _cpp_available():
+        return None
+    return importlib.import_module("ledkde_fast._backends.cpp").orthogonal_rows

@@ -54,6 +54,12 @@ def double_kde_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.nd
     _core.double_kde_accumulate(x, data, log_w, t, c_matrix, wbar, zsum, n_threads, tile_m, block_n)
 
 
+def double_kde_per_query(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float,
+                         c_matrix: np.ndarray, wbar: np.ndarray, zsum: np.ndarray, n_threads: int, *,
+                         tile_m: int = DKDE_TILE, block_n: int = BLOCK_N) -> None:
+    _core.double_kde_per_query(x, data, log_w, t, c_matrix, wbar, zsum, n_threads, tile_m, block_n)
+
+
 def dkde_normalisers(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float, c_matrix: np.ndarray,
                      n_threads: int) -> tuple[np.ndarray, np.ndarray]:
     return _core.dkde_normalisers(x, data, log_w, t, c_matrix, n_threads)
@@ -76,3 +82,7 @@ def matmul_nt(a: np.ndarray, b: np.ndarray, scale: float, n_threads: int) -> np.
 
 def knn_select(x: np.ndarray, data: np.ndarray, k: int, n_threads: int) -> np.ndarray:
     return _core.knn_select(x, data, k, n_threads)
+
+
+def orthogonal_rows(z: np.ndarray) -> None:
+    _core.orthogonal_rows(z)

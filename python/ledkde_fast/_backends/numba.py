@@ -496,6 +496,18 @@ def double_kde_accumulate(x: np.ndarray, data: np.ndarray, log_w: Optional[np.nd
                 _double_kde_kernel(xc[rows], dc, bias, inv_t, c, c64[js], wbar[rows], zsum[rows])
 
 
+def double_kde_per_query(x: np.ndarray, data: np.ndarray, log_w: Optional[np.ndarray], t: float,
+                         c_matrix: np.ndarray, wbar: np.ndarray, zsum: np.ndarray, n_threads: int) -> None:
+    """As :func:`double_kde_accumulate` with draws of its own for every query (c_matrix (m, n_draws, N))."""
+    mu, dc = _centre(data)
+    xc = np.ascontiguousarray(x - mu, dtype=np.float64)
+    bias, inv_t, c = _logit_form(xc, dc, log_w, t)
+    with _threads(n_threads):
+        for q in range(x.shape[0]):
+            c64 = np.ascontiguousarray(c_matrix[q], dtype=np.float64)
+            _double_kde_kernel(xc[q:q + 1], dc, bias, inv_t, c, c64, wbar[q:q + 1], zsum[q:q + 1])
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def _rounds_kernel(xc, dc, bias, inv_t, c, C, log_norm, mx_out, sm_out, acc, total, weighted):
     """Round 1 (``weighted`` False): per query and draw, the (max, sum) of exp(A_i + C_ji).
