@@ -258,7 +258,8 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
     by_definition_ = module.SMOOTHS_BY_DEFINITION
     data64 = source.data.astype(np.float64, copy=False) if want_den and not by_definition_ else None
     for rows in local_chunks(m, geom, kern, n):
-        draws = make_local_draws(geom, kern, x64[rows], p.t, h, n, plan.antithetic, plan.method, rng)
+        draws = make_local_draws(geom, kern, x64[rows], p.t, h, n, plan.antithetic, plan.method, rng,
+                                 module.matmul_nt, p.n_threads)
         if by_definition_:
 
             def fresh(sub: slice, draws: LocalDraws = draws) -> FreshDraws:

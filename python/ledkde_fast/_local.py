@@ -19,7 +19,7 @@ multiply-adds (those of the logits, N k per query).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from ._kernel_plan import FreshDraws, KernelPlan, Reduction, resolve_method, sta
 from ._shards import centred_basis
 from .kernels import Local
 
+#: ``product(a, b, scale, n_threads) = scale a b^T``: a backend's ``matmul_nt``.
+Product = Callable[[np.ndarray, np.ndarray, float, int], np.ndarray]
 #: Memory budget, in bytes, of the (queries x N) weights and the (rows x columns) products of a chunk.
 LOCAL_BYTES = 64 << 20
 #: Eigenvalues below this fraction of the largest carry no local variance (rounding of S): no smoothing there.
@@ -37,12 +39,13 @@ EIGEN_FLOOR = 1e-9
 @dataclass(frozen=True)
 class LocalGeometry:
     """The training set in the coordinates of the local kernel: ``span`` V (d x k; None when the
-    coordinates are the centred points themselves), ``coords`` b (N x k, float64), their squared
+    coordinates are the centred points themselves), ``coords`` b (N x k, float64) and its transpose, their squared
     norms, the points' normalised log weights (None for equal weights) and the centre mu.
     """
 
     span: Optional[np.ndarray]
     coords: np.ndarray
+    coords_t: np.ndarray
     sq_norms: np.ndarray
     log_weights: Optional[np.ndarray]
     mu: np.ndarray
@@ -52,7 +55,8 @@ class LocalGeometry:
            span: Optional[np.ndarray]) -> LocalGeometry:
         centred = data.astype(np.float64, copy=False) - mu
         coords = np.ascontiguousarray(centred if span is None else centred @ span)
-        return cls(span, coords, np.einsum("ij,ij->i", coords, coords), log_weights, mu)
+        return cls(span, coords, np.ascontiguousarray(coords.T), np.einsum("ij,ij->i", coords, coords),
+                   log_weights, mu)
 
     @property
     def k(self) -> int:
@@ -79,10 +83,16 @@ def local_weights(geom: LocalGeometry, a: np.ndarray, t_cov: float, squared: boo
     return w
 
 
-def apply_covariance(geom: LocalGeometry, w: np.ndarray, mean: np.ndarray, nearest: np.ndarray, p: np.ndarray
-                     ) -> np.ndarray:
+def _numpy_product(a: np.ndarray, b: np.ndarray, scale: float, n_threads: int) -> np.ndarray:
+    """Return scale a b^T (the signature of the backends' ``matmul_nt``)."""
+    return scale * (a @ b.T)
+
+
+def apply_covariance(geom: LocalGeometry, w: np.ndarray, mean: np.ndarray, nearest: np.ndarray, p: np.ndarray,
+                     product: Product = _numpy_product, n_threads: int = 0) -> np.ndarray:
     """S(a_q) p_q for every query q: p (m, k, c) -> (m, k, c), by two products against the data per
-    slab of rows (one large matrix product each for all the queries).
+    slab of rows, each one large matrix product ``product(a, b) = a b^T`` for all the queries (the
+    backend's ``matmul_nt``: the compiled core's own threads for the cpp backend).
 
     Written around each query's heaviest point b* = b[nearest[q]] so that no term cancels: with
     d_i = b_i - b* and Q_i = w_i d_i^T p (exactly 0 for b* itself), S p = B^T Q - m (sum_i Q_i). At small
@@ -92,28 +102,29 @@ def apply_covariance(geom: LocalGeometry, w: np.ndarray, mean: np.ndarray, neare
     """
     m, k, c = p.shape
     n = geom.coords.shape[0]
-    flat = np.ascontiguousarray(p.transpose(1, 0, 2).reshape(k, m * c))
+    columns = np.ascontiguousarray(p.transpose(0, 2, 1).reshape(m * c, k))  # every query's c columns, as rows
     centre = np.matmul(geom.coords[nearest][:, None, :], p)[:, 0, :]  # b*^T p per query
-    out = np.zeros((k, m * c))
+    out_t = np.zeros((m * c, k))
     total = np.zeros((m, c))
     queries = np.arange(m)
     rows_per_slab = max(1, LOCAL_BYTES // (8 * m * c))
     for start in range(0, n, rows_per_slab):
         rows = slice(start, min(n, start + rows_per_slab))
         b = geom.coords[rows]
-        proj = (b @ flat).reshape(-1, m, c)
+        proj = product(b, columns, 1.0, n_threads).reshape(-1, m, c)
         proj -= centre
         own = (nearest >= rows.start) & (nearest < rows.stop)
         proj[nearest[own] - rows.start, queries[own]] = 0.0  # d_i = 0 exactly for b* itself
         proj *= w[:, rows].T[:, :, None]
         total += proj.sum(axis=0)
-        out += b.T @ proj.reshape(-1, m * c)
-    out = out.reshape(k, m, c).transpose(1, 0, 2) - mean[:, :, None] * total[:, None, :]
+        b_t = geom.coords_t if rows_per_slab >= n else np.ascontiguousarray(geom.coords_t[:, rows])
+        out_t += product(np.ascontiguousarray(proj.reshape(-1, m * c).T), b_t, 1.0, n_threads)
+    out = out_t.reshape(m, c, k).transpose(0, 2, 1) - mean[:, :, None] * total[:, None, :]
     return np.ascontiguousarray(out)
 
 
-def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Local, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Local, rng: np.random.Generator,
+                     product: Product = _numpy_product, n_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The directions U (m x k x r, orthonormal columns) and scales D (m x r) of the local kernel
     at queries a (m x k), from the local covariance at time t_cov.
     """
@@ -125,8 +136,8 @@ def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Loc
     cols = min(k, r + kern.oversample)
     basis, _ = np.linalg.qr(rng.standard_normal((m, k, cols)))
     for _ in range(kern.n_iter):
-        basis, _ = np.linalg.qr(apply_covariance(geom, w, mean, nearest, basis))
-    ritz = np.matmul(basis.transpose(0, 2, 1), apply_covariance(geom, w, mean, nearest, basis))
+        basis, _ = np.linalg.qr(apply_covariance(geom, w, mean, nearest, basis, product, n_threads))
+    ritz = np.matmul(basis.transpose(0, 2, 1), apply_covariance(geom, w, mean, nearest, basis, product, n_threads))
     evals, evecs = np.linalg.eigh(0.5 * (ritz + ritz.transpose(0, 2, 1)))
     top = slice(cols - 1, cols - 1 - r, -1) if cols > r else slice(None, None, -1)
     evals = np.maximum(evals[:, top], 0.0)
@@ -156,7 +167,7 @@ class LocalDraws:
     h: float
 
     def coefficients(self, rows: slice = slice(None)) -> np.ndarray:
-        """H D z (mq, n, r): the draws' coordinates on each query's directions."""
+        """The draws' coordinates h D z (mq, n, r) on each query's directions."""
         return self.h * self.z[rows] * self.s[rows, None, :]
 
     def coords(self, rows: slice = slice(None)) -> np.ndarray:
@@ -179,9 +190,10 @@ def local_chunks(m: int, geom: LocalGeometry, kern: Local, n: int) -> list[slice
 
 
 def make_local_draws(geom: LocalGeometry, kern: Local, x64: np.ndarray, t: float, h: float, n: int,
-                     antithetic: bool, method: str, rng: np.random.Generator) -> LocalDraws:
+                     antithetic: bool, method: str, rng: np.random.Generator, product: Product = _numpy_product,
+                     n_threads: int = 0) -> LocalDraws:
     """The local kernel's directions at queries x (mq x d) and time t, and n standardised draws each."""
-    u, s = local_directions(geom, geom.query_coords(x64), kern.covariance_time(t), kern, rng)
+    u, s = local_directions(geom, geom.query_coords(x64), kern.covariance_time(t), kern, rng, product, n_threads)
     z = standard_draws(rng, x64.shape[0], n, kern.rank, antithetic, method)
     return LocalDraws(u, s, z, h)
 
