@@ -15,7 +15,7 @@ backend (:func:`by_definition`) average the empirical quantities over the shifte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -51,11 +51,16 @@ class Smoothed:
 
 @dataclass(frozen=True)
 class SmoothingSetup:
-    """Validated smoothing arguments: the kernel plan on the data, the options and the backend name."""
+    """Validated smoothing arguments: the kernel plan on the data, the options and the backend name.
+
+    ``warm`` carries what one call leaves for the next of the same run (a sampler's steps): a local
+    kernel's subspace, from which the next step's directions start (``_local.local_directions``).
+    """
 
     plan: KernelPlan
     independent: bool
     backend: str
+    warm: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def prepare_smoothing(p: Problem, kernel: Any, n_kernel: Any, antithetic: Any, independent: Any, rank: Any,
@@ -93,7 +98,7 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
         return Smoothed(np.zeros((0, d)), np.zeros((0, d)), np.zeros(0))
     _check_smoothing_time(p.t)
     if plan.local is not None:  # a local kernel: each query's draws along its own directions
-        return by_local_kernel(p, plan, h, rng, state_of, log_norm, want_den, backend)
+        return by_local_kernel(p, plan, h, rng, state_of, log_norm, want_den, backend, setup.warm)
     if setup.independent:
         return by_fresh_draws(p, lambda rows: plan.fresh(h, rng, rows.stop - rows.start), plan,
                               h * h * plan.second_std, state_of, log_norm, want_den, backend)
@@ -233,8 +238,8 @@ def by_fresh_draws(p: Problem, fresh: Callable[[slice], FreshDraws], plan: Kerne
 
 
 def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Generator,
-                    state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, want_den: bool, backend: str
-                    ) -> Smoothed:
+                    state_of: Callable[[np.ndarray, bool], LseState], log_norm: float, want_den: bool, backend: str,
+                    warm: Optional[dict] = None) -> Smoothed:
     """The estimates with a local kernel (:class:`ledkde_fast.kernels.Local`), whose draws Y_qj = h U_q D_q z_qj
     differ from query to query.
 
@@ -243,7 +248,9 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
     and one call accumulates every query's weights and log-normalisers (the estimates then follow as
     in :func:`estimate`).
     The reference backend evaluates the same draws by definition, as explicit shifted queries
-    (:func:`by_fresh_draws`): an independent computation of the same numbers.
+    (:func:`by_fresh_draws`): an independent computation of the same numbers. ``warm`` (a sampler
+    run's :attr:`SmoothingSetup.warm`) keeps each query's subspace for the next call on the same
+    number of queries: the subspace iteration then continues across the steps instead of restarting.
     """
     geom, kern = plan.local, plan.kernel
     assert isinstance(kern, Local)
@@ -257,9 +264,14 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
     module = get_backend(backend)
     by_definition_ = module.SMOOTHS_BY_DEFINITION
     data64 = source.data.astype(np.float64, copy=False) if want_den and not by_definition_ else None
+    previous = None if warm is None else warm.get("local_subspace")
+    if previous is not None and previous.shape[0] != m:
+        previous = None
+    subspace = []
     for rows in local_chunks(m, geom, kern, n):
         draws = make_local_draws(geom, kern, x64[rows], p.t, h, n, plan.antithetic, plan.method, rng,
-                                 module.matmul_nt, p.n_threads)
+                                 module.matmul_nt, p.n_threads, None if previous is None else previous[rows])
+        subspace.append(draws.subspace)
         if by_definition_:
 
             def fresh(sub: slice, draws: LocalDraws = draws) -> FreshDraws:
@@ -282,6 +294,8 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
             den[rows] = (wbar @ data64) / n
         log_density[rows] = (zsum / n + np.einsum("qd,qd->q", ybar[rows], x64[rows] - plan.mu) / p.t
                              - draws.second_moment() / (2 * p.t) - log_norm)
+    if warm is not None:
+        warm["local_subspace"] = np.concatenate(subspace) if subspace else None
     return Smoothed(den, ybar, log_density)
 
 

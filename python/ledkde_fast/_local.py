@@ -124,9 +124,16 @@ def apply_covariance(geom: LocalGeometry, w: np.ndarray, mean: np.ndarray, neare
 
 
 def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Local, rng: np.random.Generator,
-                     product: Product = _numpy_product, n_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The directions U (m x k x r, orthonormal columns) and scales D (m x r) of the local kernel
-    at queries a (m x k), from the local covariance at time t_cov.
+                     product: Product = _numpy_product, n_threads: int = 0, start: Optional[np.ndarray] = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The directions U (m x k x r, orthonormal columns) and scales D (m x r) of the local kernel at
+    queries a (m x k), from the local covariance at time t_cov; and the subspace for the next call.
+
+    Without ``start``: ``kern.n_iter`` subspace iterations from Gaussian columns, then Rayleigh-Ritz.
+    With ``start`` (m x k x c, orthonormal: what the previous call of a sampler run returned for the
+    same queries, one step earlier), Rayleigh-Ritz on it directly: the iteration goes on across the
+    steps, one product S P per step, while the queries and their covariances move slowly. Either way
+    the next subspace is the orthonormalised S P of this call (one more iteration).
     """
     m, k = a.shape
     r = min(kern.rank, k)  # directions beyond the span's k carry no variance: scale 0 (padded below)
@@ -134,10 +141,14 @@ def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Loc
     nearest = w.argmax(axis=1)
     mean = w @ geom.coords
     cols = min(k, r + kern.oversample)
-    basis, _ = np.linalg.qr(rng.standard_normal((m, k, cols)))
-    for _ in range(kern.n_iter):
-        basis, _ = np.linalg.qr(apply_covariance(geom, w, mean, nearest, basis, product, n_threads))
-    ritz = np.matmul(basis.transpose(0, 2, 1), apply_covariance(geom, w, mean, nearest, basis, product, n_threads))
+    if start is not None and start.shape == (m, k, cols):
+        basis = start
+    else:
+        basis, _ = np.linalg.qr(rng.standard_normal((m, k, cols)))
+        for _ in range(kern.n_iter):
+            basis, _ = np.linalg.qr(apply_covariance(geom, w, mean, nearest, basis, product, n_threads))
+    image = apply_covariance(geom, w, mean, nearest, basis, product, n_threads)
+    ritz = np.matmul(basis.transpose(0, 2, 1), image)
     evals, evecs = np.linalg.eigh(0.5 * (ritz + ritz.transpose(0, 2, 1)))
     top = slice(cols - 1, cols - 1 - r, -1) if cols > r else slice(None, None, -1)
     evals = np.maximum(evals[:, top], 0.0)
@@ -152,7 +163,7 @@ def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Loc
     if r < kern.rank:
         pad = ((0, 0), (0, 0), (0, kern.rank - r))
         directions, scales = np.pad(directions, pad), np.pad(scales, pad[1:])
-    return directions, scales
+    return directions, scales, np.linalg.qr(image)[0]
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,8 @@ class LocalDraws:
     s: np.ndarray
     z: np.ndarray
     h: float
+    #: the subspace the next call on these queries starts from (see :func:`local_directions`)
+    subspace: Optional[np.ndarray] = None
 
     def coefficients(self, rows: slice = slice(None)) -> np.ndarray:
         """The draws' coordinates h D z (mq, n, r) on each query's directions."""
@@ -191,11 +204,12 @@ def local_chunks(m: int, geom: LocalGeometry, kern: Local, n: int) -> list[slice
 
 def make_local_draws(geom: LocalGeometry, kern: Local, x64: np.ndarray, t: float, h: float, n: int,
                      antithetic: bool, method: str, rng: np.random.Generator, product: Product = _numpy_product,
-                     n_threads: int = 0) -> LocalDraws:
+                     n_threads: int = 0, start: Optional[np.ndarray] = None) -> LocalDraws:
     """The local kernel's directions at queries x (mq x d) and time t, and n standardised draws each."""
-    u, s = local_directions(geom, geom.query_coords(x64), kern.covariance_time(t), kern, rng, product, n_threads)
+    u, s, subspace = local_directions(geom, geom.query_coords(x64), kern.covariance_time(t), kern, rng, product,
+                                      n_threads, start)
     z = standard_draws(rng, x64.shape[0], n, kern.rank, antithetic, method)
-    return LocalDraws(u, s, z, h)
+    return LocalDraws(u, s, z, h, subspace)
 
 
 def fresh_draws_of(geom: LocalGeometry, draws: LocalDraws, antithetic: bool, rows: slice = slice(None)
