@@ -267,11 +267,12 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
     previous = None if warm is None else warm.get("local_subspace")
     if previous is not None and previous.shape[0] != m:
         previous = None
-    subspace = []
+    subspace: list[np.ndarray] = []
     for rows in local_chunks(m, geom, kern, n):
         draws = make_local_draws(geom, kern, x64[rows], p.t, h, n, plan.antithetic, plan.method, rng,
                                  module.matmul_nt, p.n_threads, None if previous is None else previous[rows])
-        subspace.append(draws.subspace)
+        if draws.subspace is not None:
+            subspace.append(draws.subspace)
         if by_definition_:
 
             def fresh(sub: slice, draws: LocalDraws = draws) -> FreshDraws:
