@@ -32,7 +32,7 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
-from ._backends import orthogonaliser
+from ._backends import normal_generator, orthogonaliser
 from .kernels import Gaussian, Kernel
 
 #: The constructions of the standardised kernel draws (the ``draws=`` argument).
@@ -47,9 +47,22 @@ SOBOL_BITS = 30
 SOBOL_MAX_DIM = 21201
 
 
+def gaussian(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
+    """Independent N(0, 1) entries, shape (m, n, r): from the compiled core's generator (a ziggurat on
+    a xoshiro256++ stream seeded from ``rng``; 3x NumPy's speed at the shapes of many draws) when the
+    core is installed, else from ``rng`` itself. Either is exactly N(0, 1) to double rounding; the
+    numbers a seed gives depend on which one the installation has.
+    """
+    generate = normal_generator()
+    if generate is None or m * n * r == 0:
+        return rng.standard_normal((m, n, r))
+    seed = int(rng.integers(0, 2**63))
+    return generate(seed, m * n, r).reshape(m, n, r)
+
+
 def iid_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
     """Independent N(0, 1) entries, shape (m, n, r)."""
-    return rng.standard_normal((m, n, r))
+    return gaussian(rng, m, n, r)
 
 
 def orthogonal_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
@@ -61,7 +74,7 @@ def orthogonal_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.nd
     row k depends only on the directions of rows 1..k, which are independent of the lengths: every
     row is a uniform direction times an independent chi_r length, that is exactly N(0, I_r).
     """
-    z = rng.standard_normal((m, n, r))
+    z = gaussian(rng, m, n, r)
     if z.size:
         _orthogonalise(z)
     return z

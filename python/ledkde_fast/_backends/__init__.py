@@ -153,3 +153,12 @@ def orthogonaliser() -> Optional[Callable[[np.ndarray], None]]:
     if not _cpp_available():
         return None
     return importlib.import_module("ledkde_fast._backends.cpp").orthogonal_rows
+
+
+def normal_generator() -> Optional[Callable[[int, int, int], np.ndarray]]:
+    """The compiled core's ``normal_rows(seed, n, r)`` (n x r i.i.d. N(0, 1), the same for any number of
+    threads) when the core imports, else None; the kernel draws then come from NumPy's generator.
+    """
+    if not _cpp_available():
+        return None
+    return importlib.import_module("ledkde_fast._backends.cpp").normal_rows

@@ -86,3 +86,7 @@ def knn_select(x: np.ndarray, data: np.ndarray, k: int, n_threads: int) -> np.nd
 
 def orthogonal_rows(z: np.ndarray) -> None:
     _core.orthogonal_rows(z)
+
+
+def normal_rows(seed: int, n: int, r: int) -> np.ndarray:
+    return _core.normal_rows(seed, n, r)
