@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 PUBLIC_MODULES = ["ledkde_fast._backends", "ledkde_fast.empirical", "ledkde_fast.smoothed", "ledkde_fast.sampler",
-                  "ledkde_fast.neighbors", "ledkde_fast.estimator", "ledkde_fast.kernels", "ledkde_fast.bandwidths",
-                  "ledkde_fast.analysis",
+                  "ledkde_fast.neighbors", "ledkde_fast.estimator", "ledkde_fast.kernels", "ledkde_fast.analysis",
                   "ledkde_fast.datasets", "ledkde_fast.distributed", "ledkde_fast._config",
                   "ledkde_fast.truth", "ledkde_fast.experiments.memorization",
-                  "ledkde_fast.experiments.bias_variance", "ledkde_fast.cli"]
+                  "ledkde_fast.experiments.bias_variance", "ledkde_fast.experiments.generalization",
+                  "ledkde_fast._image_quality", "ledkde_fast.bandwidths", "ledkde_fast.cli"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

@@ -1,4 +1,4 @@
-"""The ``ledkde`` command line: ``info``, ``experiment memorization|bias-variance`` and ``sample``.
+"""The ``ledkde`` command line: ``info``, ``experiment memorization|bias-variance|generalization`` and ``sample``.
 
 Every error is one line ``ledkde: error: ...`` on stderr with exit status 2: bad options, missing
 or unreadable input files, output folders that are missing or not writable, and the values the
@@ -95,18 +95,20 @@ def _debug_flag(p: argparse.ArgumentParser, default: Any) -> None:
 
 def _experiment_parser(sub: Any) -> None:
     from .experiments.bias_variance import FAMILIES, Settings
+    from .experiments.generalization import KERNELS, SCHEDULES, STUDIES
     from .experiments.memorization import DATASETS, FIGURE_FORMATS, Config
 
     def per_set(attr: str) -> str:
         return ", ".join(f"{name} {getattr(spec, attr)}" for name, spec in DATASETS.items())
 
     bv = Settings(n_data=0, n_sweep=())
-    exp = sub.add_parser("experiment", help="run an experiment: memorization or bias-variance",
+    exp = sub.add_parser("experiment", help="run an experiment: memorization, bias-variance or generalization",
                          description="Run an experiment; write report.json and the figures to --out.",
                          formatter_class=_Formatter, epilog=_EPILOG)
-    exp.add_argument("name", choices=["memorization", "bias-variance"], help="which experiment")
-    exp.add_argument("--dataset", choices=["circle", "sphere", "mnist", "subspace", "gmm"], default="circle",
-                     help="memorization: circle, sphere, mnist; bias-variance: circle, sphere, subspace, gmm")
+    exp.add_argument("name", choices=["memorization", "bias-variance", "generalization"], help="which experiment")
+    exp.add_argument("--dataset", choices=["circle", "sphere", "mnist", "subspace", "gmm", "swiss_roll"],
+                     help="memorization: circle, sphere, mnist; bias-variance: circle, sphere, subspace, gmm; "
+                          "generalization: " + ", ".join(STUDIES) + " (default: circle; generalization mnist)")
     exp.add_argument("--out", default="ledkde-results", metavar="DIR",
                      help="output folder (created if needed) for report.json and the figures")
     exp.add_argument("--format", dest="figure_format", choices=list(FIGURE_FORMATS), default="png",
@@ -153,7 +155,46 @@ def _experiment_parser(sub: Any) -> None:
                      help=f"training sets redrawn from the law (default: {bv.n_datasets})")
     bvg.add_argument("--n-eval", type=_integer(2), metavar="E",
                      help=f"evaluation points per time (default: {bv.n_eval})")
+    gen = exp.add_argument_group("generalization only (--n-data and --n-data-sweep together give its training-set "
+                                 "sizes, default " + ",".join(map(str, STUDIES["mnist"].n_data)) + "; --data-dir "
+                                 "applies too)")
+    gen.add_argument("--digits", type=_list_of(_digit_or_all, "digits 0-9 or 'all'"), metavar="D1,D2,...",
+                     help="MNIST training-set families, one digit each or 'all' (default: "
+                          + ",".join(STUDIES["mnist"].subsets) + ")")
+    gen.add_argument("--kernels", type=_list_of(_choice(tuple(KERNELS)), "kernel names"), metavar="K1,K2,...",
+                     help=f"smoothing kernels among {', '.join(KERNELS)} (default: "
+                          + ",".join(k for k, spec in KERNELS.items() if spec.default) + ", where available)")
+    gen.add_argument("--schedules", type=_list_of(_choice(tuple(SCHEDULES)), "schedule names"), metavar="S1,S2,...",
+                     help=f"bandwidth schedules among {', '.join(SCHEDULES)} (default: all)")
+    gen.add_argument("--factors", type=_list_of(_real(0.0, strict=True), "numbers > 0"), metavar="F1,F2,...",
+                     help="multiples of the DSM-selected bandwidth to sweep (default: 0.6 to 2, 8 values)")
+    gen.add_argument("--full-grid-max-n", type=_integer(1), metavar="N",
+                     help="the full bandwidth sweep up to this N (default: mnist 100, synthetic 500)")
+    gen.add_argument("--reduced-grid-max-n", type=_integer(1), metavar="N",
+                     help="3 bandwidths up to this N, above it the DSM-selected one with the first schedule only "
+                          "(default: 500)")
+    gen.add_argument("--quick", action="store_true", help="a small grid: one family, N = 100, 4 bandwidths")
     _debug_flag(exp, argparse.SUPPRESS)
+
+
+def _digit_or_all(text: str) -> str:
+    """Argument type for argparse: a digit 0-9 or 'all'."""
+    text = text.strip()
+    if text == "all" or (text.isdigit() and 0 <= int(text) <= 9):
+        return text
+    raise argparse.ArgumentTypeError(f"must be a digit 0-9 or 'all', got {text!r}")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """Argument type for argparse: one of ``choices``."""
+
+    def parse(text: str) -> str:
+        text = text.strip()
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
 
 
 def _sample_parser(sub: Any) -> None:
@@ -254,7 +295,7 @@ def _memorization(args: argparse.Namespace) -> int:
     if args.dataset not in DATASETS:
         raise ValueError(f"--dataset {args.dataset} is not available for memorization (use one of "
                          f"{', '.join(DATASETS)})")
-    _refuse_unused(args, ("n_datasets", "n_eval"), "memorization")
+    _refuse_unused(args, ("n_datasets", "n_eval") + _GENERALIZATION_ONLY, "memorization")
     options: dict[str, Any] = dict(seed=args.seed, theory=not args.no_theory, backend=args.backend,
                                    progress=not args.no_progress, figure_format=args.figure_format, dpi=args.dpi)
     for name in ("n_data", "n_data_sweep", "bandwidths", "n_samples", "n_steps", "n_kernel", "t_max", "t_min",
@@ -287,7 +328,7 @@ def _bias_variance(args: argparse.Namespace) -> int:
     if args.dataset not in FAMILIES:
         raise ValueError(f"--dataset {args.dataset} is not available for bias-variance (use one of "
                          f"{', '.join(FAMILIES)})")
-    _refuse_unused(args, ("bandwidths", "t_max", "t_min", "digit", "data_dir"), "bias-variance")
+    _refuse_unused(args, ("bandwidths", "t_max", "t_min", "digit", "data_dir") + _GENERALIZATION_ONLY, "bias-variance")
     options: dict[str, Any] = {"n_data": args.n_data, "seed": args.seed, "theory": not args.no_theory,
                                "backend": args.backend, "progress": not args.no_progress,
                                "figure_format": args.figure_format, "dpi": args.dpi}
@@ -314,6 +355,66 @@ def _bias_variance(args: argparse.Namespace) -> int:
     if "variance_law" in report:
         slopes = {k: round(v["slope"], 2) for k, v in report["variance_law"].items()}
         print(f"variance of the empirical denoiser against t, fitted slopes by k: {slopes} (law: 1 - k/2)")
+    print(f"report and figures in {args.out}/")
+    return 0
+
+
+#: Options only the generalization experiment uses (``--quick`` is a flag: refused when set).
+_GENERALIZATION_ONLY = ("digits", "kernels", "schedules", "factors", "full_grid_max_n", "reduced_grid_max_n")
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _generalization(args: argparse.Namespace) -> int:
+    """Run ``ledkde experiment generalization`` and print its Pareto table."""
+    from .experiments import STUDIES, generalization_experiment
+
+    dataset = args.dataset or "mnist"
+    if dataset not in STUDIES:
+        raise ValueError(f"--dataset {dataset} is not available for generalization (use one of {', '.join(STUDIES)})")
+    _refuse_unused(args, ("bandwidths", "t_max", "t_min", "digit", "n_datasets", "n_eval"), "generalization")
+    if args.no_theory:
+        raise ValueError("--no-theory not used by the generalization experiment")
+    options: dict[str, Any] = dict(seed=args.seed, backend=args.backend, progress=not args.no_progress,
+                                   figure_format=args.figure_format, dpi=args.dpi, quick=args.quick)
+    if args.digits is not None:
+        if dataset != "mnist":
+            raise ValueError("--digits applies to --dataset mnist")
+        options["subsets"] = args.digits
+    if args.data_dir is not None:
+        if dataset != "mnist":
+            raise ValueError("--data-dir applies to --dataset mnist")
+        options["data_dir"] = args.data_dir
+    sizes = ([] if args.n_data is None else [args.n_data]) + list(args.n_data_sweep or [])
+    if args.n_data is not None or args.n_data_sweep is not None:
+        options["n_data"] = sizes
+    for name in ("kernels", "schedules", "factors", "full_grid_max_n", "reduced_grid_max_n", "n_samples", "n_steps",
+                 "n_kernel"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    report = generalization_experiment(dataset, args.out, **options)  # type: ignore[arg-type]
+    keys = ("memorized", "novelty_median", "relative_diversity", "precision", "recall", "mmd", "accuracy",
+            "confidence", "mean_distance_to_manifold")
+    head = ("kernel", "schedule", "factor", "h", "memorised", "novelty", "diversity", "precision", "recall", "MMD",
+            "accuracy", "confidence", "dist. to manifold", "seconds", "target")
+    for block in report["blocks"]:
+        who = "all digits" if block["subset"] == "all" else f"digit {block['subset']}" if block["digit"] is not None \
+            else block["subset"]
+        print(f"{who}, N = {block['n_data']}")
+        print(" | ".join(head))
+        real = block["real"]
+        print(" | ".join(["real held-out", "-", "-", "-"] + [_fmt(real[k]) for k in keys] + ["-", "-"]))
+        for r in block["runs"]:
+            target = "-" if r["meets_target"] is None else "yes" if r["meets_target"] else "no"
+            print(" | ".join([r["kernel"], r["schedule"], f"{r['factor']:g}", f"{r['bandwidth']:.3g}"]
+                             + [_fmt(r[k]) for k in keys] + [f"{r['seconds']:.1f}", target]))
+    for skip in report["skipped"]:
+        print(f"skipped: {skip['subset']}, N = {skip['n_data']} (training pool of {skip['pool']})")
+    met = report["target"]["met_by_every_family"]
+    print(f"target (<= 10 % memorised, diversity >= 0.75, quality >= 0.9 x real) met by every family: "
+          f"{'yes' if met else 'no'}")
     print(f"report and figures in {args.out}/")
     return 0
 
@@ -367,6 +468,12 @@ def _run(args: argparse.Namespace) -> int:
             show_config()
         return 0
     if args.command == "experiment":
+        if args.name == "generalization":
+            return _generalization(args)
+        if args.dataset is None:
+            args.dataset = "circle"
+        if args.quick:
+            raise ValueError(f"--quick not used by the {args.name} experiment")
         return _bias_variance(args) if args.name == "bias-variance" else _memorization(args)
     return _sample(args)
 
@@ -386,7 +493,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     r"""Entry point of the ``ledkde`` command.
 
     Sub-commands: ``info`` (build and run-time configuration; ``--json`` for JSON),
-    ``experiment memorization`` and ``experiment bias-variance`` (see
+    ``experiment memorization``, ``experiment bias-variance`` and ``experiment generalization`` (see
     :mod:`ledkde_fast.experiments`; figures as PNG, PDF or SVG with ``--format``) and ``sample``
     (draw samples by reverse diffusion; training points from .npy, .npz, .csv or .txt files, samples
     saved in the format of the output's extension). ``ledkde <command> --help`` lists the options
