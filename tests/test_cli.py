@@ -99,7 +99,11 @@ def files(tmp_path_factory):
     (("sample", "--n-kernel", "15", "--n-steps", "2"), "n_kernel must be even"),  # refused by the library
     (("sample", "--t-max", "1", "--t-min", "2"), "t_min (2.0) must be smaller than t_max (1.0)"),
     (("sample", "--kernel", "pca"), "--kernel pca needs --rank"),
-    (("sample", "--rank", "1"), "--rank is only used with --kernel pca"),
+    (("sample", "--kernel", "local"), "--kernel local needs --rank"),
+    (("sample", "--rank", "1"), "--rank is only used with --kernel pca or local"),
+    (("sample", "--local-scale", "whiten"), "--local-scale is only used with --kernel local"),
+    (("sample", "--bandwidth-schedule", "below"), "--schedule-time is needed by --bandwidth-schedule"),
+    (("sample", "--schedule-time", "0.1"), "--schedule-time is needed by --bandwidth-schedule"),
     (("sample", "--kernel", "pca", "--rank", "3", "--n-steps", "2"), "rank=3 exceeds min(N, d) = 2"),
     (("sample", "--langevin-step", "0.1"), "--langevin-step is only used with --method langevin"),
     (("sample", "--method", "heun"), "argument --method: invalid choice: 'heun'"),
@@ -184,6 +188,22 @@ def test_sampler_options_are_passed_through(tmp_path):
     np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=1e-12)
 
 
+def test_local_kernel_and_bandwidth_schedule(tmp_path):
+    """--kernel local and --bandwidth-schedule give the library's samples for the same seed."""
+    from ledkde_fast import bandwidths
+    from ledkde_fast.kernels import Local
+
+    out = tmp_path / "s.npy"
+    proc = run_cli("sample", "--dataset", "sphere", "--n-data", "30", "--kernel", "local", "--rank", "2",
+                   "--local-scale", "whiten", "--bandwidth", "0.2", "--bandwidth-schedule", "sqrt_time",
+                   "--schedule-time", "0.5", "--t-max", "5", "--t-min", "0.01", "--seed", "7", "--out", out, *TINY)
+    assert proc.returncode == 0, proc.stderr
+    data = datasets.sphere(30, 2, seed=7).points
+    expected = lk.sample(data, 5, bandwidth=bandwidths.sqrt_time(0.2, 0.5), kernel=Local(2, scale="whiten"),
+                         n_kernel=16, t_max=5.0, t_min=0.01, n_steps=5, seed=7)
+    np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=1e-12)
+
+
 def test_weights_file(files, tmp_path):
     weights = np.zeros(12)
     weights[4] = 1.0  # all the weight on one point: h = 0 samples, denoised at the end, are that point
@@ -223,7 +243,7 @@ def test_help_shows_defaults_in_the_child_process():
     assert proc.returncode == 0
     help_text = " ".join(proc.stdout.split())  # independent of the terminal's width
     assert "--n-samples M number of samples (default: 300)" in help_text
-    assert "--kernel {gaussian,pca}" in proc.stdout and "--final-denoise, --no-final-denoise" in proc.stdout
+    assert "--kernel {gaussian,pca,local}" in proc.stdout and "--final-denoise, --no-final-denoise" in proc.stdout
 
 
 def test_experiment_writes_figures_in_the_chosen_format(tmp_path):

@@ -227,7 +227,7 @@ def test_a_rank_beyond_the_span_adds_nothing():
     compare the directions' scales instead: the 3 beyond the span are 0)."""
     data, _ = subspace_data(10, 30, 9, seed=18)
     x = np.random.default_rng(19).normal(size=(3, 30))
-    _, draws, _ = draws_of(Local(12), data, x, 100.0, 0.5, 4, True, 0)  # t large: every point weighs
+    _, draws, _ = draws_of(Local(12, scale="whiten"), data, x, 100.0, 0.5, 4, True, 0)  # t large: all weigh
     assert draws.u.shape == (3, 9, 12) and np.all(draws.s[:, 9:] == 0.0) and np.all(draws.s[:, :9] == 1.0)
     assert np.isfinite(lk.smoothed_score(x, data, 1.0, bandwidth=0.5, kernel=Local(12), n_kernel=4)).all()
 

@@ -167,12 +167,12 @@ def _experiment_parser(sub: Any) -> None:
     gen.add_argument("--schedules", type=_list_of(_choice(tuple(SCHEDULES)), "schedule names"), metavar="S1,S2,...",
                      help=f"bandwidth schedules among {', '.join(SCHEDULES)} (default: all)")
     gen.add_argument("--factors", type=_list_of(_real(0.0, strict=True), "numbers > 0"), metavar="F1,F2,...",
-                     help="multiples of the DSM-selected bandwidth to sweep (default: 0.6 to 2, 8 values)")
+                     help="multiples of the DSM-selected bandwidth to sweep (default: 0.6 to 4, 8 values)")
     gen.add_argument("--full-grid-max-n", type=_integer(1), metavar="N",
                      help="the full bandwidth sweep up to this N (default: mnist 100, synthetic 500)")
     gen.add_argument("--reduced-grid-max-n", type=_integer(1), metavar="N",
-                     help="3 bandwidths up to this N, above it the DSM-selected one with the first schedule only "
-                          "(default: 500)")
+                     help="3 bandwidths (1, 2 and 3 x the selected one) with every schedule up to this N, with "
+                          "the first schedule only above it (default: 500)")
     gen.add_argument("--quick", action="store_true", help="a small grid: one family, N = 100, 4 bandwidths")
     _debug_flag(exp, argparse.SUPPRESS)
 
@@ -221,11 +221,20 @@ def _sample_parser(sub: Any) -> None:
     smp.add_argument("--n-samples", type=_integer(1), default=300, metavar="M", help="number of samples")
     smp.add_argument("--bandwidth", type=_real(0.0), default=0.0, metavar="H",
                      help="smoothing bandwidth h (0: the exact empirical score, which memorises)")
-    smp.add_argument("--kernel", choices=["gaussian", "pca"], default="gaussian",
-                     help="smoothing kernel: isotropic Gaussian, or Gaussian along the top --rank principal "
-                          "directions of the data")
+    smp.add_argument("--bandwidth-schedule", choices=["constant", "sqrt_time", "below"], default="constant",
+                     help="h at every time; h sqrt(t / --schedule-time); or h only for t <= --schedule-time "
+                          "(ledkde_fast.bandwidths)")
+    smp.add_argument("--schedule-time", type=_real(0.0, strict=True), metavar="T",
+                     help="reference time of --bandwidth-schedule sqrt_time, stop time of below (required there; "
+                          "default: none)")
+    smp.add_argument("--kernel", choices=["gaussian", "pca", "local"], default="gaussian",
+                     help="smoothing kernel: isotropic Gaussian; Gaussian along the top --rank principal "
+                          "directions of the data; or along the top --rank directions of the data's local "
+                          "covariance around each sample (kernels.Local)")
     smp.add_argument("--rank", type=_integer(1), metavar="R",
-                     help="principal directions of --kernel pca (required there; default: none)")
+                     help="directions of --kernel pca or local (required there; default: none)")
+    smp.add_argument("--local-scale", choices=["eigen", "whiten"], default="eigen",
+                     help="--kernel local: keep the local eigenvalues' shape, or whiten")
     smp.add_argument("--n-kernel", type=_integer(2), default=1024, metavar="K", help="kernel draws per step, even")
     smp.add_argument("--t-max", type=_real(0.0, strict=True), metavar="T",
                      help="start time (default: 10 x the largest principal variance of the data)")
@@ -421,13 +430,18 @@ def _generalization(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     """Run ``ledkde sample`` and save the samples in the format of ``--out``'s extension."""
-    from . import datasets
+    from . import bandwidths, datasets
+    from .kernels import Local
     from .sampler import sample
 
-    if args.kernel == "pca" and args.rank is None:
-        raise ValueError("--kernel pca needs --rank R (the number of principal directions)")
-    if args.kernel != "pca" and args.rank is not None:
-        raise ValueError("--rank is only used with --kernel pca")
+    if args.kernel in ("pca", "local") and args.rank is None:
+        raise ValueError(f"--kernel {args.kernel} needs --rank R (the number of directions)")
+    if args.kernel == "gaussian" and args.rank is not None:
+        raise ValueError("--rank is only used with --kernel pca or local")
+    if args.kernel != "local" and args.local_scale != "eigen":
+        raise ValueError("--local-scale is only used with --kernel local")
+    if (args.bandwidth_schedule == "constant") != (args.schedule_time is None):
+        raise ValueError("--schedule-time is needed by --bandwidth-schedule sqrt_time and below, and only there")
     if args.data is not None and args.n_data is not None:
         raise ValueError("--n-data applies to --dataset, not to --data")
     if args.data is None and args.data_key is not None:
@@ -443,7 +457,12 @@ def _sample(args: argparse.Namespace) -> int:
                 "sphere": lambda: datasets.sphere(n_data, 2, seed=args.seed)}
         data = make[args.dataset or "circle"]().points
     weights = None if args.weights is None else load_weights(args.weights)
-    samples = sample(data, args.n_samples, bandwidth=args.bandwidth, kernel=args.kernel, rank=args.rank,
+    bandwidth = {"constant": lambda: args.bandwidth,
+                 "sqrt_time": lambda: bandwidths.sqrt_time(args.bandwidth, args.schedule_time),
+                 "below": lambda: bandwidths.below(args.bandwidth, args.schedule_time)}[args.bandwidth_schedule]()
+    kernel, rank = (Local(args.rank, scale=args.local_scale), None) if args.kernel == "local" else (args.kernel,
+                                                                                                   args.rank)
+    samples = sample(data, args.n_samples, bandwidth=bandwidth, kernel=kernel, rank=rank,
                      n_kernel=args.n_kernel, t_max=args.t_max, t_min=args.t_min, n_steps=args.n_steps,
                      schedule=args.schedule, method=args.method, langevin_step=args.langevin_step,
                      final_denoise=args.final_denoise, seed=args.seed, weights=weights, backend=args.backend,

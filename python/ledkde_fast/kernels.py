@@ -421,9 +421,13 @@ class Local(Kernel):
       (the abstract calls the empirical score's noise covariance "asymptotically a re-weighted data
       PCA"; the weights w^2 are our reading of that phrase, not a formula from the paper).
 
-    D(x) is ``scale="whiten"``: 1 in every direction that carries local variance (0 in the others),
-    or ``"eigen"``: sqrt(lambda_k / mean(lambda)), the eigenvalues' shape at unit mean. Both make
-    E|S|^2 = rank wherever the local covariance has full rank ``rank``.
+    D(x) is ``scale="eigen"``: sqrt(lambda_k / mean(lambda)), the eigenvalues' shape at unit mean, or
+    ``"whiten"``: 1 in every direction that carries local variance (0 in the others). Both make
+    E|S|^2 = rank wherever the local covariance has rank ``rank`` or more. The defaults (eigen,
+    posterior, the current time) are the best we measured: on 200 MNIST "3"s (rank 8, 60 steps),
+    eigen at h = 4 left 8 % of the samples memorised at relative diversity 0.83, whiten needed
+    h = 6 for 16 % at 0.76, the squared weights memorised 48-59 % where the posterior's did 22 %
+    (whitened, h = 4), and a coarse ``time`` blurred the samples into blends.
 
     The covariance is taken at time ``time``: None (the current t), a number T (max(t, T), never
     finer than the current time: a coarser time lets it see several neighbours), or a function of t.
@@ -467,7 +471,7 @@ class Local(Kernel):
     >>> import numpy as np
     >>> import ledkde_fast as lk
     >>> from ledkde_fast.kernels import Local
-    >>> kernel = Local(2, scale="eigen")
+    >>> kernel = Local(2)
     >>> kernel
     Local(rank=2, scale='eigen', time=None, covariance='posterior', n_iter=1, oversample=8)
     >>> plane = np.c_[np.random.default_rng(0).normal(size=(50, 2)), np.zeros(50)]  # z = 0
@@ -478,7 +482,7 @@ class Local(Kernel):
     """
 
     rank: int
-    scale: Literal["whiten", "eigen"] = "whiten"
+    scale: Literal["whiten", "eigen"] = "eigen"
     time: Union[None, float, Callable[[float], float]] = None
     covariance: Literal["posterior", "squared"] = "posterior"
     n_iter: int = 1
