@@ -68,9 +68,15 @@ class LocalGeometry:
         return centred if self.span is None else centred @ self.span
 
 
-def local_weights(geom: LocalGeometry, a: np.ndarray, t_cov: float, squared: bool) -> np.ndarray:
+def _numpy_product(a: np.ndarray, b: np.ndarray, scale: float, n_threads: int) -> np.ndarray:
+    """Return scale a b^T (the signature of the backends' ``matmul_nt``)."""
+    return scale * (a @ b.T)
+
+
+def local_weights(geom: LocalGeometry, a: np.ndarray, t_cov: float, squared: bool,
+                  product: Product = _numpy_product, n_threads: int = 0) -> np.ndarray:
     """The weights (m x N, rows summing to 1) of the local covariance of queries a at time t_cov."""
-    cross = a @ geom.coords.T
+    cross = product(np.ascontiguousarray(a), geom.coords, 1.0, n_threads)
     dist2 = np.maximum(np.einsum("ij,ij->i", a, a)[:, None] - 2.0 * cross + geom.sq_norms, 0.0)
     logits = -dist2 / (2.0 * t_cov)
     if geom.log_weights is not None:
@@ -81,11 +87,6 @@ def local_weights(geom: LocalGeometry, a: np.ndarray, t_cov: float, squared: boo
     w = np.exp(logits, out=logits)
     w /= w.sum(axis=1, keepdims=True)
     return w
-
-
-def _numpy_product(a: np.ndarray, b: np.ndarray, scale: float, n_threads: int) -> np.ndarray:
-    """Return scale a b^T (the signature of the backends' ``matmul_nt``)."""
-    return scale * (a @ b.T)
 
 
 def apply_covariance(geom: LocalGeometry, w: np.ndarray, mean: np.ndarray, nearest: np.ndarray, p: np.ndarray,
@@ -137,7 +138,7 @@ def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Loc
     """
     m, k = a.shape
     r = min(kern.rank, k)  # directions beyond the span's k carry no variance: scale 0 (padded below)
-    w = local_weights(geom, a, t_cov, kern.covariance == "squared")
+    w = local_weights(geom, a, t_cov, kern.covariance == "squared", product, n_threads)
     nearest = w.argmax(axis=1)
     mean = w @ geom.coords
     cols = min(k, r + kern.oversample)
