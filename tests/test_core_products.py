@@ -115,6 +115,25 @@ def test_round_one_normalisers_with_loose_bounds_against_float64(rng, dtype):
 
 # ----------------------------------------------------------------------------- small training sets
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("m", "n", "kc"), [(1, 10, 5000), (10, 10, 50_000), (3, 64, 3000), (40, 7, 900)])
+def test_small_n_double_kde_is_bitwise_the_same_for_any_thread_count(rng, dtype, m, n, kc):
+    """The small-N kernel splits the draws of a tile into tasks; their number does not depend on the
+    threads and their sums merge in task order, so 1, 2 and 3 threads, and repeated calls, give the
+    same bits (it once merged in completion order: runs differed in the last bit)."""
+    data = (rng.normal(size=(n, 784 if n == 10 else 5)) + 1.0).astype(dtype)
+    x = (data[rng.integers(0, n, m)] + 0.3 * rng.normal(size=(m, data.shape[1]))).astype(dtype)
+    c = (3.0 * rng.normal(size=(kc, n))).astype(dtype)
+    results = []
+    for threads in (1, 2, 3, 2, 2):
+        wbar, zsum = np.zeros((m, n)), np.zeros(m)
+        _core.double_kde_accumulate(x, data, None, 0.5, c, wbar, zsum, threads)
+        results.append((wbar, zsum))
+    for wbar, zsum in results[1:]:
+        np.testing.assert_array_equal(wbar, results[0][0])
+        np.testing.assert_array_equal(zsum, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("m", "n", "kc"), [(1, 1, 1), (3, 2, 17), (10, 10, 1000), (5, 17, 37), (33, 64, 300),
                                             (7, 65, 45), (200, 8, 129)])
 def test_double_kde_small_and_large_n_against_float64(rng, dtype, m, n, kc):

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "empirical.hpp"
 #include "microkernels.hpp"
@@ -375,12 +376,19 @@ void double_kde_small_n(const T* x, index_t m, const PackedData<T>& pk, double i
     const index_t n = pk.n, tq = bl.tile_m, n_pad = pk.n_blocks * pk.nb;
     const index_t n_tiles = (m + tq - 1) / tq;
     const index_t n_blocks = (kc + L - 1) / L;
-    // enough draw ranges per tile for two tasks per thread, each of whole flush periods
+    // Draw ranges per tile, each of whole flush periods: at least kSmallNTasks tasks in all, a number
+    // that does not depend on the threads, so that the sums are the same for any thread count.
     const index_t periods = (n_blocks + kBlocksPerFlush - 1) / kBlocksPerFlush;
-    const index_t per_tile = smax<index_t>(1, smin<index_t>(periods, (2 * n_threads + n_tiles - 1) / n_tiles));
+    const index_t per_tile = smax<index_t>(1, smin<index_t>(periods, (kSmallNTasks + n_tiles - 1) / n_tiles));
     const index_t blocks_per_task = (periods + per_tile - 1) / per_tile * kBlocksPerFlush;
     const index_t n_tasks = n_tiles * per_tile;
     const T neg_inf = -std::numeric_limits<T>::infinity();
+    // Tasks that share a tile leave their sums here, merged in task order after the loop (n_tasks is
+    // then small: per_tile > 1 only for fewer than kSmallNTasks tiles). Allocated before the parallel
+    // region: nothing throws inside it.
+    const index_t part_stride = tq * (n + 1);
+    std::vector<double> parts(per_tile > 1 ? static_cast<size_t>(n_tasks * part_stride) : 0);
+    std::vector<unsigned char> ran(per_tile > 1 ? static_cast<size_t>(n_tasks) : 0, 0);
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (index_t task = 0; task < n_tasks; ++task) {
@@ -449,14 +457,32 @@ void double_kde_small_n(const T* x, index_t m, const PackedData<T>& pk, double i
             if ((b - b0 + 1) % kBlocksPerFlush == 0 || b + 1 == b1) flush_rows();
         }
         const double n_draws = static_cast<double>(smin<index_t>(kc, b1 * L) - b0 * L);
-#pragma omp critical(ledkde_dkde_small_n)
-        for (index_t r = 0; r < rows; ++r) {
+        if (per_tile > 1) {  // merged below, in task order
+            double* const part = parts.data() + task * part_stride;
+            for (index_t r = 0; r < rows; ++r) {
+                part[r * (n + 1)] = amax[r] == neg_inf ? -std::numeric_limits<double>::infinity()
+                                                       : zloc[r] - n_draws * qoff[r];
+                for (index_t i = 0; i < n; ++i) part[r * (n + 1) + 1 + i] = wloc[r * n + i];
+            }
+            ran[task] = 1;
+            continue;
+        }
+        for (index_t r = 0; r < rows; ++r) {  // this task alone owns these rows
             if (amax[r] == neg_inf) {
                 zsum[i0 + r] = -std::numeric_limits<double>::infinity();
                 continue;
             }
             zsum[i0 + r] += zloc[r] - n_draws * qoff[r];
             for (index_t i = 0; i < n; ++i) wbar[(i0 + r) * n + i] += wloc[r * n + i];
+        }
+    }
+    for (index_t task = 0; task < (per_tile > 1 ? n_tasks : 0); ++task) {
+        if (!ran[task]) continue;  // an empty draw range, or an interrupted call
+        const index_t i0 = (task / per_tile) * tq, rows = smin<index_t>(tq, m - i0);
+        const double* const part = parts.data() + task * part_stride;
+        for (index_t r = 0; r < rows; ++r) {
+            zsum[i0 + r] += part[r * (n + 1)];  // -inf stays -inf
+            for (index_t i = 0; i < n; ++i) wbar[(i0 + r) * n + i] += part[r * (n + 1) + 1 + i];
         }
     }
 }

@@ -55,6 +55,9 @@ template <class T> struct Scratch {
 // Training sets of at most this many points take the double-KDE kernel vectorised over the draws
 // (double_kde.hpp, double_kde_small_n).
 constexpr index_t kDkdeSmallN = 64;
+// ... and split their draws into at least this many tasks (a number independent of the threads, so
+// that the sums, merged in task order, are bitwise the same for any thread count).
+constexpr index_t kSmallNTasks = 16;
 
 // Upper bound on Blocking::tile_m: per-row vectors of a tile live on the stack.
 constexpr index_t kMaxTileM = 256;
