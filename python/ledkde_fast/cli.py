@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import traceback
-from typing import Any, Callable, NoReturn, Optional, Sequence, get_args
+from typing import Any, Callable, NoReturn, Optional, Sequence, Union, get_args
 
 from ._backends import BackendName
 from ._config import __version__, config_dict, show_config
@@ -24,6 +24,11 @@ _EPILOG = ("Errors are reported as one line 'ledkde: error: ...' on stderr with 
 
 
 # ============================================================================= argument types
+def _draw_count(text: str) -> Union[int, str]:
+    """Argument type for argparse: ``auto`` or an integer >= 2 (kernel draws per sampler step)."""
+    return "auto" if text.strip().lower() == "auto" else _integer(2)(text)
+
+
 def _integer(minimum: int) -> Callable[[str], int]:
     """Argument type for argparse: an integer >= ``minimum``."""
 
@@ -235,7 +240,9 @@ def _sample_parser(sub: Any) -> None:
                      help="directions of --kernel pca or local (required there; default: none)")
     smp.add_argument("--local-scale", choices=["eigen", "whiten"], default="eigen",
                      help="--kernel local: keep the local eigenvalues' shape, or whiten")
-    smp.add_argument("--n-kernel", type=_integer(2), default=1024, metavar="K", help="kernel draws per step, even")
+    smp.add_argument("--n-kernel", type=_draw_count, default="auto", metavar="K",
+                     help="kernel draws per step, even, or 'auto' (as many as each step's measured Monte-Carlo "
+                          "error needs)")
     smp.add_argument("--t-max", type=_real(0.0, strict=True), metavar="T",
                      help="start time (default: 10 x the largest principal variance of the data)")
     smp.add_argument("--t-min", type=_real(0.0, strict=True), metavar="T",

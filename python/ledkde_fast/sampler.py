@@ -222,7 +222,7 @@ def _times(source: Any, t_max: Any, t_min: Any, n_steps: int, schedule: Any, met
 
 
 def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[float, Callable[[float], float]] = 0.0,
-           kernel: KernelLike = "gaussian", n_kernel: DrawCount = 1024, rank: Optional[int] = None,
+           kernel: KernelLike = "gaussian", n_kernel: DrawCount = "auto", rank: Optional[int] = None,
            t_max: Optional[float] = None, t_min: Optional[float] = None, n_steps: int = 100,
            schedule: Union[Schedule, ArrayLike] = "geometric", method: Method = "euler_maruyama",
            langevin_step: Optional[float] = None, final_denoise: bool = False, seed: SeedLike = None,
@@ -243,10 +243,13 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
     kernel : {"gaussian", "pca"} or ledkde_fast.kernels.Kernel
         The smoothing kernel; fresh shared draws at every step.
     n_kernel : int, callable or "auto"
-        Kernel draws per step (even); a function ``n(t)`` of the step's time; or ``"auto"``: each
-        step measures the Monte-Carlo standard error of its smoothed score from 4 batches of 16
-        draws and adds as many draws as needed for ``n_kernel_target``, within ``n_kernel_cap``
-        (:mod:`ledkde_fast._draw_counts`; our rule).
+        Kernel draws per step (even); a function ``n(t)`` of the step's time; or ``"auto"`` (the
+        default): the first step and one in four measure the Monte-Carlo standard error of the
+        smoothed score from two independent halves of their draws, and the next steps take as many
+        draws as that error predicts for ``n_kernel_target``, between 8 and ``n_kernel_cap``
+        (:mod:`ledkde_fast._draw_counts`; our rule; docs/user_guide.rst, "Choosing the number of
+        draws"). It reached the quality of 1,024 draws per step in 0.03-0.4 times its time on the
+        three workloads of benchmarks/time_to_quality.py.
     rank : int, optional
         Number of principal directions for ``kernel="pca"``.
     t_max, t_min : float, optional
@@ -281,7 +284,9 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
         :func:`ledkde_fast.smoothed_denoiser`).
     n_kernel_target : float
         With ``n_kernel="auto"``: the Monte-Carlo standard error of the smoothed score relative to
-        its size (root mean squares over samples and coordinates) each step aims at.
+        its size (root mean squares over samples and coordinates) each step aims at (default 0.5:
+        with 100 steps, the quality of 1,024 draws per step on the three workloads of
+        benchmarks/time_to_quality.py; the errors of the steps average out along the path).
     n_kernel_cap : int
         With ``n_kernel="auto"``: the most draws one step takes (even, at least 64).
 
