@@ -93,7 +93,7 @@ inline void orthogonal_rows(double* z, index_t n, index_t r, int n_threads) {
     const index_t groups = (full + kLanes - 1) / kLanes;  // of kLanes blocks (the last one padded)
 #if defined(_OPENMP)
     // a block costs about 2 r^3 flops: threads only pay off with many of them
-    const bool parallel = full * r * r * r > (index_t{1} << 21);
+    const bool parallel = full * r * r * r > (index_t{1} << 19);
 #pragma omp parallel num_threads(n_threads > 0 ? n_threads : omp_get_max_threads()) if (parallel)
 #endif
     {
