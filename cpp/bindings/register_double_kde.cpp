@@ -15,28 +15,39 @@ std::array<index_t, 4> check_dkde(const carray<T>& x, const carray<T>& data, con
     return {m, d, n, kc};
 }
 
+// The body shared by the two accumulating entry points: the checks of the points and of the
+// outputs, then `kernel` (double_kde_accumulate or double_kde_per_query) on kc draws per query.
+template <class T, class Kernel>
+void accumulate_into(const carray<T>& x, const carray<T>& data, const py::object& log_weights, double t,
+                     const carray<T>& c_matrix, index_t kc, carray<double>& wbar, carray<double>& zsum, int n_threads,
+                     index_t tile_m, index_t block_n, Kernel kernel) {
+    const std::array<index_t, 3> s = check_points<T>(x, data);
+    const index_t m = s[0], d = s[1], n = s[2];
+    require_t(t);
+    require(wbar.ndim() == 2 && wbar.shape(0) == m && wbar.shape(1) == n, "wbar must have shape (m, n)");
+    require(zsum.ndim() == 1 && zsum.shape(0) == m, "zsum must have shape (m,)");
+    require_writeable(wbar, "wbar");
+    require_writeable(zsum, "zsum");
+    const double* log_w = log_weights_ptr(log_weights, n);
+    const ledkde::Blocking bl = make_blocking(tile_m, block_n);
+    check_threads(n_threads);
+    const T* xp = x.data();
+    const T* dp = data.data();
+    const T* cp = c_matrix.data();
+    double* wp = wbar.mutable_data();
+    double* zp = zsum.mutable_data();
+    // Safe without the GIL: the arrays above are owned by the caller's frame.
+    run_interruptible([&] { kernel(xp, m, dp, n, d, log_w, t, cp, kc, wp, zp, n_threads, bl); });
+}
+
 template <class T> void def_double_kde(py::module_& m) {
     m.def(
         "double_kde_accumulate",
         [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<T> c_matrix, carray<double> wbar,
            carray<double> zsum, int n_threads, index_t tile_m, index_t block_n) {
-            const auto s = check_dkde<T>(x, data, c_matrix, t);
-            const index_t m = s[0], d = s[1], n = s[2], kc = s[3];
-            require(wbar.ndim() == 2 && wbar.shape(0) == m && wbar.shape(1) == n, "wbar must have shape (m, n)");
-            require(zsum.ndim() == 1 && zsum.shape(0) == m, "zsum must have shape (m,)");
-            require_writeable(wbar, "wbar");
-            require_writeable(zsum, "zsum");
-            const double* log_w = log_weights_ptr(log_weights, n);
-            const ledkde::Blocking bl = make_blocking(tile_m, block_n);
-            check_threads(n_threads);
-            const T* xp = x.data();
-            const T* dp = data.data();
-            const T* cp = c_matrix.data();
-            double* wp = wbar.mutable_data();
-            double* zp = zsum.mutable_data();
-            // Safe without the GIL: the arrays above are owned by this frame.
-            run_interruptible(
-                [&] { ledkde::double_kde_accumulate<T>(xp, m, dp, n, d, log_w, t, cp, kc, wp, zp, n_threads, bl); });
+            const index_t kc = check_c_matrix<T>(c_matrix, check_points<T>(x, data)[2]);
+            accumulate_into<T>(x, data, log_weights, t, c_matrix, kc, wbar, zsum, n_threads, tile_m, block_n,
+                               &ledkde::double_kde_accumulate<T>);
         },
         py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
         py::arg("c_matrix").noconvert(), py::arg("wbar").noconvert(), py::arg("zsum").noconvert(),
@@ -49,27 +60,11 @@ template <class T> void def_double_kde_per_query(py::module_& m) {
         "double_kde_per_query",
         [](carray<T> x, carray<T> data, py::object log_weights, double t, carray<T> c_matrix, carray<double> wbar,
            carray<double> zsum, int n_threads, index_t tile_m, index_t block_n) {
-            const auto [mq, d, n] = check_points<T>(x, data);
-            require_t(t);
-            require(c_matrix.ndim() == 3 && c_matrix.shape(0) == mq && c_matrix.shape(2) == n,
+            const std::array<index_t, 3> s = check_points<T>(x, data);
+            require(c_matrix.ndim() == 3 && c_matrix.shape(0) == s[0] && c_matrix.shape(2) == s[2],
                     "c_matrix must have shape (m, n_draws, n): the draws' logits of every query");
-            const index_t kc = c_matrix.shape(1);
-            require(wbar.ndim() == 2 && wbar.shape(0) == mq && wbar.shape(1) == n, "wbar must have shape (m, n)");
-            require(zsum.ndim() == 1 && zsum.shape(0) == mq, "zsum must have shape (m,)");
-            require_writeable(wbar, "wbar");
-            require_writeable(zsum, "zsum");
-            const double* log_w = log_weights_ptr(log_weights, n);
-            const ledkde::Blocking bl = make_blocking(tile_m, block_n);
-            check_threads(n_threads);
-            const T* xp = x.data();
-            const T* dp = data.data();
-            const T* cp = c_matrix.data();
-            double* wp = wbar.mutable_data();
-            double* zp = zsum.mutable_data();
-            const index_t m_ = mq, d_ = d, n_ = n;
-            run_interruptible([&] {  // arrays owned by this frame
-                ledkde::double_kde_per_query<T>(xp, m_, dp, n_, d_, log_w, t, cp, kc, wp, zp, n_threads, bl);
-            });
+            accumulate_into<T>(x, data, log_weights, t, c_matrix, c_matrix.shape(1), wbar, zsum, n_threads, tile_m,
+                               block_n, &ledkde::double_kde_per_query<T>);
         },
         py::arg("x").noconvert(), py::arg("data").noconvert(), py::arg("log_weights"), py::arg("t"),
         py::arg("c_matrix").noconvert(), py::arg("wbar").noconvert(), py::arg("zsum").noconvert(),
