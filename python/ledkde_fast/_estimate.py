@@ -103,7 +103,7 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
         return by_fresh_draws(p, lambda rows: plan.fresh(h, rng, rows.stop - rows.start), plan,
                               h * h * plan.second_std, state_of, log_norm, want_den, backend)
     draw = plan.draw(h, rng)
-    dirs = draw.logit_directions()
+    dirs = draw.logit_directions(p.dtype)
     _check_logit_range(dirs, plan.basis_max, p.t, p.dtype)
     if get_backend(backend).SMOOTHS_BY_DEFINITION:
         y = draw.samples()

@@ -159,7 +159,10 @@ def standard_draws(rng: np.random.Generator, m: int, n: int, r: int, antithetic:
     if not antithetic:
         return generate(rng, m, n, r)
     half = generate(rng, m, n // 2, r)
-    return np.concatenate([half, -half], axis=1)
+    out = np.empty((m, 2 * half.shape[1], r))
+    out[:, :half.shape[1]] = half
+    np.negative(half, out=out[:, half.shape[1]:])
+    return out
 
 
 def standard_normal(rng: np.random.Generator, n: int, r: int, antithetic: bool,
@@ -200,12 +203,18 @@ class KernelDraw:
         y = np.asarray(self.h * (self.z @ self.factor.T))
         return y if self.offset is None else y + self.offset
 
-    def logit_directions(self) -> np.ndarray:
-        """The draws in the coordinates of ``KernelPlan.basis``: C = -(directions . basis^T) / t."""
+    def logit_directions(self, dtype: Any = np.float64) -> np.ndarray:
+        """The draws in the coordinates of ``KernelPlan.basis``: C = -(directions . basis^T) / t.
+
+        ``dtype`` is the compute dtype: h z is formed in it in one pass (the product with the basis
+        is taken in that dtype anyway).
+        """
         if self.explicit is not None:
             return self.explicit
         assert self.z is not None
-        return np.asarray(self.h * self.z)
+        out = np.empty(self.z.shape, dtype=dtype)
+        with np.errstate(over="ignore"):  # beyond float32: inf, refused by the logit-range check
+            return np.multiply(self.z, self.h, out=out, casting="same_kind")
 
 
 @dataclass(frozen=True)
