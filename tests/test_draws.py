@@ -84,7 +84,7 @@ def test_compiled_orthogonal_rows_equal_the_numpy_qr(shape, monkeypatch):
     fallback = _kernel_plan.orthogonal_normal(np.random.default_rng(4), *shape)
     np.testing.assert_allclose(compiled, fallback, rtol=0, atol=1e-12 * np.abs(fallback).max())
     # and each row kept the length of the Gaussian row it came from
-    raw = _kernel_plan.gaussian(np.random.default_rng(4), *shape)
+    raw = _kernel_plan.iid_normal(np.random.default_rng(4), *shape)
     np.testing.assert_allclose(np.linalg.norm(compiled, axis=2), np.linalg.norm(raw, axis=2), rtol=1e-13)
 
 

@@ -7,9 +7,10 @@ N(0, I_r), whatever their dependence on one another, so every estimator that ave
 single draws stays unbiased:
 
 * ``"iid"``: independent rows;
-* ``"orthogonal"``: blocks of r orthonormal directions (a Haar-random orthogonal matrix: QR of a
-  Gaussian matrix with the signs of R's diagonal moved into Q) scaled by independent chi_r radii;
-  a uniform direction times an independent chi_r length is N(0, I_r);
+* ``"orthogonal"``: blocks of r orthogonal directions (a Haar-random orthogonal matrix: Gram-Schmidt
+  on Gaussian rows, i.e. QR with a positive diagonal), each row keeping the length of its Gaussian
+  row, an independent chi_r radius; a uniform direction times an independent chi_r length is
+  N(0, I_r);
 * ``"qmc"``: a scrambled Sobol sequence (scipy; linear matrix scrambling and a random digital shift,
   so each point is uniform on the 2^-30 grid), dithered below the grid to be exactly U(0, 1)^r and
   mapped through the Gaussian quantile.
@@ -47,7 +48,7 @@ SOBOL_BITS = 30
 SOBOL_MAX_DIM = 21201
 
 
-def gaussian(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
+def iid_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
     """Independent N(0, 1) entries, shape (m, n, r): from the compiled core's generator (a ziggurat on
     a xoshiro256++ stream seeded from ``rng``; 3x NumPy's speed at the shapes of many draws) when the
     core is installed, else from ``rng`` itself. Either is exactly N(0, 1) to double rounding; the
@@ -60,11 +61,6 @@ def gaussian(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
     return generate(seed, m * n, r).reshape(m, n, r)
 
 
-def iid_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
-    """Independent N(0, 1) entries, shape (m, n, r)."""
-    return gaussian(rng, m, n, r)
-
-
 def orthogonal_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
     """For each of ``m`` sets, n rows of length r in blocks of r mutually orthogonal rows.
 
@@ -74,7 +70,7 @@ def orthogonal_normal(rng: np.random.Generator, m: int, n: int, r: int) -> np.nd
     row k depends only on the directions of rows 1..k, which are independent of the lengths: every
     row is a uniform direction times an independent chi_r length, that is exactly N(0, I_r).
     """
-    z = gaussian(rng, m, n, r)
+    z = iid_normal(rng, m, n, r)
     if z.size:
         _orthogonalise(z)
     return z

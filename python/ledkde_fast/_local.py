@@ -5,11 +5,9 @@ Everything happens in the coordinates of the data: b_i = V^T (x_i - mu) on an or
 the span of the centred points when N < d (k = dim of the span), else b_i = x_i - mu (k = d). The
 local covariance of a query a (its coordinates) with weights w(a) (softmax of the logits
 log w_i - |a - b_i|^2 / 2 t_c; squared weights for ``covariance="squared"``) is
-S(a) = sum_i w_i (b_i - m)(b_i - m)^T, m = sum_i w_i b_i, and it acts on a block of vectors P as
-
-    S P = B^T (w * (B P - 1 (m^T P))),
-
-two products against the data (written for all the queries of a chunk as two large matrix products).
+S(a) = sum_i w_i (b_i - m)(b_i - m)^T, m = sum_i w_i b_i, and it acts on a block of vectors P by
+two products against the data (written for all the queries of a chunk as two large matrix
+products, around each query's heaviest point so that nothing cancels: :func:`apply_covariance`).
 Randomised subspace iteration (``n_iter`` steps of S and a QR, from Gaussian columns) followed by a
 Rayleigh-Ritz step gives the top eigenpairs without a k x k matrix per query; its cost is
 (n_iter + 1) such products, each about ``2 (rank + oversample)`` empirical calls' worth of
@@ -25,7 +23,6 @@ import numpy as np
 
 from ._data import InMemoryData
 from ._kernel_plan import FreshDraws, KernelPlan, Reduction, resolve_method, standard_draws
-from ._shards import centred_basis
 from .kernels import Local
 
 #: ``product(a, b, scale, n_threads) = scale a b^T``: a backend's ``matmul_nt``.
@@ -140,7 +137,7 @@ def local_directions(geom: LocalGeometry, a: np.ndarray, t_cov: float, kern: Loc
     r = min(kern.rank, k)  # directions beyond the span's k carry no variance: scale 0 (padded below)
     w = local_weights(geom, a, t_cov, kern.covariance == "squared", product, n_threads)
     nearest = w.argmax(axis=1)
-    mean = w @ geom.coords
+    mean = product(w, geom.coords_t, 1.0, n_threads)  # sum_i w_i b_i, one product for all queries
     cols = min(k, r + kern.oversample)
     if start is not None and start.shape == (m, k, cols):
         basis = start
@@ -246,10 +243,10 @@ def local_plan(kern: Local, source: Any, n_kernel: int, antithetic: bool, method
     _check_local_source(source)
     mu = source.mean()
     span = source.span_factor()
-    reduction = None
-    if span is not None:
-        reduction = Reduction(span, centred_basis(source.data, mu, span), source.log_weights)
     geometry = LocalGeometry.of(source.data, source.log_weights, mu, span)
+    reduction = None
+    if span is not None:  # the same coordinates in the compute dtype (what ``centred_basis`` would give)
+        reduction = Reduction(span, np.ascontiguousarray(geometry.coords, dtype=source.dtype), source.log_weights)
     return KernelPlan(kern, None, kern.second_moment(None), mu, None, n_kernel, antithetic, 0.0,
                       resolve_method(method, kern.rank), False, reduction, geometry)
 
