@@ -279,18 +279,29 @@ void with_dkde_setup(index_t m, const T* data, index_t n, index_t d, const doubl
     kernel(K, packed.pk, scratch.s, nt, bl);
 }
 
+// The same for the small-N kernel (double_kde_small_n), whose tiles hold `tile_m` queries.
+template <class T, class Kernel>
+void with_small_n_setup(index_t tile_m, const T* data, index_t n, index_t d, const double* log_w, double t,
+                        int n_threads, Blocking bl, Kernel&& kernel) {
+    const KernelTable<T>& K = table<T>();
+    PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
+    const int nt = n_threads > 0 ? n_threads : max_threads();
+    bl.tile_m = tile_m;
+    ScratchBuffers<T> scratch(nt, K.dkde_small_scratch_t(packed.pk, bl), K.dkde_small_scratch_d(packed.pk, bl));
+    kernel(K, packed.pk, scratch.s, nt, bl);
+}
+
 template <class T>
 void double_kde_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, const double* log_w,
                            double t, const T* C, index_t kc, double* wbar, double* zsum, int n_threads,
                            Blocking bl) {
     if (m == 0 || kc == 0) return;
     if (n <= kDkdeSmallN) {  // vectorised over the draws; tasks split the draws too, so m may be small
-        const KernelTable<T>& K = table<T>();
-        PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
-        const int nt = n_threads > 0 ? n_threads : max_threads();
-        bl.tile_m = std::min<index_t>(bl.tile_m, m);
-        ScratchBuffers<T> scratch(nt, K.dkde_small_scratch_t(packed.pk, bl), K.dkde_small_scratch_d(packed.pk, bl));
-        K.double_kde_small_n(x, m, packed.pk, 1.0 / t, C, kc, n, wbar, zsum, scratch.s, bl, nt);
+        with_small_n_setup<T>(std::min<index_t>(bl.tile_m, m), data, n, d, log_w, t, n_threads, bl,
+                              [&](const KernelTable<T>& K, const PackedData<T>& pk, const Scratch<T>& s, int nt,
+                                  const Blocking& tuned) {
+                                  K.double_kde_small_n(x, m, pk, 1.0 / t, C, kc, n, wbar, zsum, s, tuned, nt);
+                              });
         return;
     }
     with_dkde_setup<T>(m, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& K, const PackedData<T>& pk,
@@ -304,25 +315,20 @@ void double_kde_per_query(const T* x, index_t m, const T* data, index_t n, index
                           const T* C, index_t kc, double* wbar, double* zsum, int n_threads, Blocking bl) {
     if (m == 0 || kc == 0) return;
     // Each query has its own draws (C is m x kc x n): one packing of the data for all of them, then the
-    // kernel of double_kde_accumulate one query at a time.
+    // kernel of double_kde_accumulate one query at a time (the small-N kernel splits a query's draws
+    // over the threads).
+    const auto each_query = [&](auto kernel) {
+        return [&, kernel](const KernelTable<T>&, const PackedData<T>& pk, const Scratch<T>& s, int nt,
+                           const Blocking& tuned) {
+            for (index_t q = 0; q < m && !(s.stop != nullptr && s.stop->load()); ++q)
+                kernel(x + q * d, 1, pk, 1.0 / t, C + q * kc * n, kc, n, wbar + q * n, zsum + q, s, tuned, nt);
+        };
+    };
     const KernelTable<T>& K = table<T>();
-    const auto stopped = [](const Scratch<T>& s) { return s.stop != nullptr && s.stop->load(); };
-    if (n <= kDkdeSmallN) {  // this kernel splits one query's draws over the threads
-        PackedBuffers<T> packed(K, data, n, d, log_w, t, bl.block_n, n_threads);
-        const int nt = n_threads > 0 ? n_threads : max_threads();
-        bl.tile_m = 1;
-        ScratchBuffers<T> scratch(nt, K.dkde_small_scratch_t(packed.pk, bl), K.dkde_small_scratch_d(packed.pk, bl));
-        for (index_t q = 0; q < m && !stopped(scratch.s); ++q)
-            K.double_kde_small_n(x + q * d, 1, packed.pk, 1.0 / t, C + q * kc * n, kc, n, wbar + q * n, zsum + q,
-                                 scratch.s, bl, nt);
-        return;
-    }
-    with_dkde_setup<T>(1, data, n, d, log_w, t, kc, n_threads, bl, [&](const KernelTable<T>& Kt, const PackedData<T>& pk,
-                                                                   const Scratch<T>& s, int nt, const Blocking& tuned) {
-        for (index_t q = 0; q < m && !stopped(s); ++q)
-            Kt.double_kde_accumulate(x + q * d, 1, pk, 1.0 / t, C + q * kc * n, kc, n, wbar + q * n, zsum + q, s,
-                                     tuned, nt);
-    });
+    if (n <= kDkdeSmallN)
+        with_small_n_setup<T>(1, data, n, d, log_w, t, n_threads, bl, each_query(K.double_kde_small_n));
+    else
+        with_dkde_setup<T>(1, data, n, d, log_w, t, kc, n_threads, bl, each_query(K.double_kde_accumulate));
 }
 
 template <class T>
