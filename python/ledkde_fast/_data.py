@@ -12,6 +12,7 @@ The estimators (:mod:`ledkde_fast._estimate`) are written once against :class:`D
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Optional, Protocol, Union
 
 import numpy as np
@@ -93,13 +94,39 @@ class InMemoryData:
         # N dimensions instead of d) when N < d.
         if self.n >= self.d:
             return None
-        data = self.data.astype(np.float64, copy=False)
-        _, sv, vt = np.linalg.svd(data - self.mean(), full_matrices=False)
+        sv, vt = self._centred_svd
         if sv.size and sv.max() > 0:
             keep = sv > sv.max() * max(self.n, self.d) * np.finfo(np.float64).eps
         else:
             keep = sv > 0
         return np.ascontiguousarray(vt[keep].T) if keep.any() else np.zeros((self.d, 1))
+
+    def centred_norm(self) -> float:
+        """The largest singular value of the centred points (float64): from the span's SVD when N < d
+        (a sampler needs both, for its start time and its draws: one SVD), else without vectors.
+        """
+        if self.n < self.d:
+            sv = self._centred_svd[0]
+        else:
+            centred = self.data.astype(np.float64, copy=False) - self.mean()
+            sv = np.linalg.svd(centred, compute_uv=False)
+        return float(sv.max(initial=0.0))
+
+    @cached_property
+    def _centred_svd(self) -> tuple[np.ndarray, np.ndarray]:
+        """Singular values and right singular vectors of the centred points (N < d: N x d, thin)."""
+        data = self.data.astype(np.float64, copy=False)
+        _, sv, vt = np.linalg.svd(data - self.mean(), full_matrices=False)
+        return sv, vt
+
+    @cached_property
+    def _centred_t(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mean mu (float64) and the centred points transposed, (x_i - mu)^T (d x N, compute dtype):
+        the double-KDE's weighted sums are one product with them, taken around the mean in the compute
+        dtype as the exact kernel takes its own (made once per source: a sampler reuses it every step).
+        """
+        mu = self.mean()
+        return mu, np.ascontiguousarray((self.data.astype(np.float64, copy=False) - mu).T, dtype=self.dtype)
 
     def kernel_basis(self, mu: np.ndarray, factor: Optional[np.ndarray]) -> Optional[np.ndarray]:
         return centred_basis(self.data, mu, factor)
@@ -133,8 +160,7 @@ class InMemoryData:
         kept = None
         if dirs.shape[0] * n * self.dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every chunk
             kept = [c_block(rows) for rows in draw_blocks]
-        # the weights x data product needs the transposed data: made once per call, not per chunk
-        data64_t = np.ascontiguousarray(self.data.astype(np.float64, copy=False).T) if want_acc else None
+        mu, centred_t = self._centred_t if want_acc else (None, None)
         q_step = max(1, CHUNK_BYTES // (n * 8))
         acc = np.empty((m, self.d)) if want_acc else None
         zsum = np.empty(m)
@@ -144,8 +170,9 @@ class InMemoryData:
             zq = np.zeros(xq.shape[0])
             for c in kept if kept is not None else (c_block(rows) for rows in draw_blocks):
                 accumulate(xq, self.data, self.log_weights, t, c, wbar, zq, n_threads)
-            if acc is not None:
-                acc[q0:q0 + q_step] = matmul_nt(wbar, data64_t, 1.0, n_threads)
+            if acc is not None:  # sum_i wbar_qi x_i = wbar (x - mu) + (sum_i wbar_qi) mu
+                acc[q0:q0 + q_step] = matmul_nt(wbar, centred_t, 1.0, n_threads)
+                acc[q0:q0 + q_step] += np.outer(wbar.sum(axis=1), mu)
             zsum[q0:q0 + q_step] = zq
         return acc, zsum
 

@@ -11,6 +11,9 @@ from ._validation import result_dtype
 #: |x|^2 - 2 x.x_i + |x_i|^2 in the compute dtype, which can misorder near-ties that the exact
 #: float64 distances of the candidates then resolve.
 EXTRA_CANDIDATES = 8
+#: Smallest sum of squares taken as is: above it, no term that matters has underflowed (each
+#: square below it relative to the sum by at most 2^-1022 / 2^-900, beyond float64's precision).
+_SAFE_SQUARE_MIN = 2.0 ** -900
 
 
 def _scaled_inputs(x: np.ndarray, data: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +68,16 @@ def knn_in_memory(x: np.ndarray, data: np.ndarray, k: int, backend: str, n_threa
 
 
 def _norms(diff: np.ndarray) -> np.ndarray:
-    """Euclidean norms along the last axis without overflow or underflow of the squares."""
-    big = np.abs(diff).max(axis=-1, initial=0.0)
-    safe = np.where(big > 0, big, 1.0)
-    scaled = diff / safe[..., None]
-    return big * np.sqrt(np.einsum("...d,...d->...", scaled, scaled))
+    """Euclidean norms along the last axis without overflow or underflow of the squares: a plain sum
+    of squares, redone with the components scaled by their largest where it left float64's safe range.
+    """
+    sq = np.einsum("...d,...d->...", diff, diff)
+    out = np.sqrt(sq)
+    risky = ~(sq >= _SAFE_SQUARE_MIN) | np.isinf(sq)  # (NaN-free: the differences are of finite numbers)
+    if risky.any():
+        part = diff[risky]
+        big = np.abs(part).max(axis=-1, initial=0.0)
+        safe = np.where(big > 0, big, 1.0)
+        scaled = part / safe[..., None]
+        out[risky] = big * np.sqrt(np.einsum("...d,...d->...", scaled, scaled))
+    return out

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._backends import BackendName
-from ._data import Problem, as_source
+from ._data import InMemoryData, Problem, as_source
 from ._draw_counts import AUTO_CAP, AUTO_TARGET, DrawCount, DrawPolicy, as_draw_policy, estimate_step
 from ._estimate import SmoothingSetup, prepare_smoothing
 from ._kernel_plan import DrawMethod
@@ -71,9 +71,14 @@ def default_t_max(data: ArrayLike, seed: int = 0) -> float:
     >>> round(default_t_max(np.array([[-1.0], [1.0]])), 12)  # the variance is 1
     10.0
     """
-    sub = as_source(data).sample_rows(_SPACING_SUBSET, seed).astype(np.float64)
-    centred = sub - sub.mean(axis=0)
-    spread = float(np.linalg.norm(centred, 2)) / np.sqrt(sub.shape[0]) if sub.shape[0] > 1 else 0.0
+    source = as_source(data)
+    sub = source.sample_rows(_SPACING_SUBSET, seed).astype(np.float64)
+    if sub.shape[0] < 2:
+        spread = 0.0
+    elif isinstance(source, InMemoryData) and sub.shape[0] == source.n:  # all the points: the source's own SVD
+        spread = source.centred_norm() / np.sqrt(source.n)
+    else:
+        spread = float(np.linalg.norm(sub - sub.mean(axis=0), 2)) / np.sqrt(sub.shape[0])
     # a spread at the rounding level of the coordinates is that of one repeated point
     if spread <= 64 * np.finfo(np.float64).eps * float(np.abs(sub).max()):
         return 1.0
