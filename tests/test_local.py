@@ -232,13 +232,8 @@ def test_a_rank_beyond_the_span_adds_nothing():
     assert np.isfinite(lk.smoothed_score(x, data, 1.0, bandwidth=0.5, kernel=Local(12), n_kernel=4)).all()
 
 
-def test_what_the_local_kernel_refuses(tmp_path):
+def test_what_the_local_kernel_refuses():
     data, _ = subspace_data(10, 30, 3, seed=18)
-    x = np.zeros((2, 30))
-    path = tmp_path / "data.npy"
-    np.save(path, data)
-    with pytest.raises(ValueError, match="in memory"):
-        lk.smoothed_score(x, np.load(path, mmap_mode="r"), 1.0, bandwidth=0.5, kernel=Local(2), n_kernel=4)
     with pytest.raises(TypeError, match="one factor per query"):
         Local(2).factor(data, None)
     with pytest.raises(ValueError, match="time"):

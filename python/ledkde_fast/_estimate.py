@@ -23,7 +23,17 @@ import numpy as np
 from ._backends import get_backend, resolve_name
 from ._data import Problem
 from ._kernel_plan import DEFAULT_DRAWS, DRAW_METHODS, FreshDraws, KernelPlan
-from ._local import LocalDraws, fresh_draws_of, local_chunks, local_logits, local_plan, make_local_draws
+from ._local import (
+    Geometry,
+    LocalDraws,
+    ShardedGeometry,
+    fresh_draws_of,
+    local_chunks,
+    local_logits,
+    local_plan,
+    make_local_draws,
+    sharded_double_kde,
+)
 from ._lse import LseState
 from ._streaming import lse_over_slabs
 from ._validation import as_bool, as_choice, as_n_kernel
@@ -245,16 +255,17 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
 
     The compiled backends use the double-KDE factorisation with each query's own draws: query q's
     logits C_qji = -Y_qj . (x_i - mu) / t are an (n x r) by (r x N) product with the basis (x_i - mu) U_q,
-    and one call accumulates every query's weights and log-normalisers (the estimates then follow as
-    in :func:`estimate`).
+    and one call accumulates every query's weights and log-normalisers in memory; sharded data (a
+    memmap, a ``ShardedData``) take the two rounds of :func:`ledkde_fast._local.sharded_double_kde`
+    instead (the estimates then follow as in :func:`estimate`).
     The reference backend evaluates the same draws by definition, as explicit shifted queries
-    (:func:`by_fresh_draws`): an independent computation of the same numbers. ``warm`` (a sampler
-    run's :attr:`SmoothingSetup.warm`) keeps each query's subspace for the next call on the same
-    number of queries: the subspace iteration then continues across the steps instead of restarting.
+    (:func:`by_fresh_draws`, through ``state_of``, so on any source): an independent computation of
+    the same numbers. ``warm`` (a sampler run's :attr:`SmoothingSetup.warm`) keeps each query's
+    subspace for the next call on the same number of queries: the subspace iteration then continues
+    across the steps instead of restarting.
     """
     geom, kern = plan.local, plan.kernel
     assert isinstance(kern, Local)
-    source = p.source
     m, d = p.x.shape
     n = plan.n_kernel
     x64 = p.x.astype(np.float64, copy=False)
@@ -263,7 +274,7 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
     log_density = np.empty(m)
     module = get_backend(backend)
     by_definition_ = module.SMOOTHS_BY_DEFINITION
-    data64 = source.data.astype(np.float64, copy=False) if want_den and not by_definition_ else None
+    sums = None if by_definition_ else _local_sums(p, geom, module, backend, want_den)
     previous = None if warm is None else warm.get("local_subspace")
     if previous is not None and previous.shape[0] != m:
         previous = None
@@ -273,7 +284,7 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
                                  module.matmul_nt, p.n_threads, None if previous is None else previous[rows])
         if draws.subspace is not None:
             subspace.append(draws.subspace)
-        if by_definition_:
+        if sums is None:
 
             def fresh(sub: slice, draws: LocalDraws = draws) -> FreshDraws:
                 return fresh_draws_of(geom, draws, plan.antithetic, sub)
@@ -284,20 +295,40 @@ def by_local_kernel(p: Problem, plan: KernelPlan, h: float, rng: np.random.Gener
                 den[rows] = part.denoiser
             ybar[rows], log_density[rows] = part.ybar, part.log_density
             continue
-        c = local_logits(geom, draws, p.t, p.dtype)
-        mq = rows.stop - rows.start
-        wbar, zsum = np.zeros((mq, source.n)), np.zeros(mq)
-        _per_query_double_kde(module, p.x[rows], source, p.t, c, wbar, zsum, p.n_threads)
+        acc, zsum = sums(p.x[rows], draws)
         if not plan.antithetic:  # (antithetic pairs: the mean draw is exactly zero)
             mean_k = np.einsum("qr,qkr->qk", draws.coefficients().mean(axis=1), draws.u)
             ybar[rows] = mean_k if geom.span is None else mean_k @ geom.span.T
-        if den is not None:
-            den[rows] = (wbar @ data64) / n
+        if den is not None and acc is not None:
+            den[rows] = acc / n
         log_density[rows] = (zsum / n + np.einsum("qd,qd->q", ybar[rows], x64[rows] - plan.mu) / p.t
                              - draws.second_moment() / (2 * p.t) - log_norm)
     if warm is not None:
         warm["local_subspace"] = np.concatenate(subspace) if subspace else None
     return Smoothed(den, ybar, log_density)
+
+
+#: ``sums(x, draws)``: (sum over draws of the weighted sums of the points, m x d, or None; sum over draws
+#: of the log-normalisers, m) of queries x with their own local draws.
+LocalSums = Callable[[np.ndarray, LocalDraws], tuple[Optional[np.ndarray], np.ndarray]]
+
+
+def _local_sums(p: Problem, geom: Geometry, module: Any, backend: str, want_den: bool) -> LocalSums:
+    """The double-KDE sums of a local kernel's draws for this source: one per-query call in memory,
+    the two rounds of :func:`ledkde_fast._local.sharded_double_kde` on row shards.
+    """
+    if isinstance(geom, ShardedGeometry):
+        return lambda x, draws: sharded_double_kde(geom, x, draws, p.t, backend, p.n_threads, want_den)
+    source = p.source
+    data64 = source.data.astype(np.float64, copy=False) if want_den else None
+
+    def in_memory(x: np.ndarray, draws: LocalDraws) -> tuple[Optional[np.ndarray], np.ndarray]:
+        c = local_logits(geom.coords, draws.u, draws.coefficients(), p.t, p.dtype)
+        wbar, zsum = np.zeros((x.shape[0], source.n)), np.zeros(x.shape[0])
+        _per_query_double_kde(module, x, source, p.t, c, wbar, zsum, p.n_threads)
+        return (None if data64 is None else wbar @ data64), zsum
+
+    return in_memory
 
 
 def _per_query_double_kde(module: Any, x: np.ndarray, source: Any, t: float, c: np.ndarray, wbar: np.ndarray,

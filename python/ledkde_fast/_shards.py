@@ -9,7 +9,10 @@ gives the single-array answer by merging per-shard partial results:
   query and draw, the (max, sum) of its part of LSE_i(A_i + C_ji), from which the caller forms the
   global log-normalisers Z (m x n_kernel). Round 2: each shard returns its contribution
   sum_j sum_i exp(A_i + C_ji - Z_qj) x_i (m x d) given Z;
-* nearest neighbours: each shard returns its k best, merged by distance.
+* nearest neighbours: each shard returns its k best, merged by distance;
+* the local kernel (:mod:`ledkde_fast._local`): its own tasks, one round per covariance product
+  (:meth:`ShardedSource.map_shards`) and the two double-KDE rounds with each query's own draws
+  (:meth:`ShardedSource.double_kde_rounds`).
 
 :class:`ShardedSource` implements these once, over an abstract ``_round`` that runs one task per
 shard: in this process one slab after another (:class:`ledkde_fast._streaming.StreamedData`) or on
@@ -160,6 +163,15 @@ class ShardedSource:
                ) -> list[Any]:
         raise NotImplementedError
 
+    def map_shards(self, fn: Callable[..., Any], arrays: dict[str, Any], scattered: dict[str, Any], *args: Any
+                   ) -> list[Any]:
+        """One round of a reduction written elsewhere (the local kernel's, :mod:`ledkde_fast._local`):
+        ``fn(shard, *args, **arrays)`` on every non-empty shard, results in shard order. ``fn`` must be
+        a picklable module-level function; ``scattered`` carries the arrays already sent in this call
+        (drop a key from it to send a changed array again).
+        """
+        return self._round(fn, arrays, scattered, *args)
+
     # -- aggregate statistics
     def mean(self) -> np.ndarray:
         """The unweighted mean of the points (float64)."""
@@ -216,18 +228,26 @@ class ShardedSource:
         """(sum over draws of the weighted sums (m x d; None without ``want_acc``, which skips round 2),
         sum over draws of the log-normalisers (m,)).
         """
-        arrays: dict[str, Any] = {"x": x, "dirs": dirs}
+        acc, log_norm = self.double_kde_rounds(_round1_task, _round2_task, {"x": x, "dirs": dirs},
+                                               (factor, mu, t, backend, n_threads), want_acc)
+        return acc, log_norm.sum(axis=1)
+
+    def double_kde_rounds(self, first: Callable[..., Any], second: Callable[..., Any], arrays: dict[str, Any],
+                          args: tuple[Any, ...], want_acc: bool) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """The two rounds of a double-KDE: ``first`` gives each shard's (max, sum) per query and draw,
+        merged into the log-normalisers Z (m x n_draws); ``second`` (skipped without ``want_acc``) each
+        shard's weighted sums given Z (``arrays["log_norm"]``), added. Returns (the sums, Z).
+        """
         scattered: dict[str, Any] = {}  # queries and draws travel once, for both rounds
-        r1 = self._round(_round1_task, arrays, scattered, factor, mu, t, backend, n_threads)
+        r1 = self._round(first, arrays, scattered, *args)
         mx, sm = r1[0]
         for part in r1[1:]:
             mx, sm, _ = merge_lse(mx, sm, part[0], part[1])
         log_norm = log_of(mx, sm)
         if not want_acc:
-            return None, log_norm.sum(axis=1)
-        arrays["log_norm"] = log_norm
-        r2 = self._round(_round2_task, arrays, scattered, factor, mu, t, backend, n_threads)
-        return np.asarray(sum(r2)), log_norm.sum(axis=1)
+            return None, log_norm
+        r2 = self._round(second, {**arrays, "log_norm": log_norm}, scattered, *args)
+        return np.asarray(sum(r2)), log_norm
 
     def knn(self, x: np.ndarray, k: int, backend: str, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest points over all shards: exact float64 distances, then indices."""

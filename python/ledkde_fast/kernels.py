@@ -434,6 +434,15 @@ class Local(Kernel):
     It is computed without any d x d matrix: ``n_iter`` steps of randomised subspace iteration
     (``rank + oversample`` columns) with weighted products against the data, then Rayleigh-Ritz.
 
+    The data may be in memory, a memmap (or another row-readable array) or a
+    :class:`~ledkde_fast.distributed.ShardedData`; out of memory every product is a round over the
+    slabs or shards, and nothing of size N comes back. Per call (and chunk of queries) the
+    covariances take ``n_iter + 2`` rounds (one for each query's heaviest point and the weights'
+    normaliser, ``n_iter + 1`` products), 2 in a sampler's later steps (which continue the previous
+    step's subspace), and the draws 2 more (1 for the log-density); each round reads a memmap's slabs
+    again. Sharded data are not reduced to the span of the points when N < d, so a seed then gives
+    other draws (of the same law) than in memory.
+
     With a local kernel the smoothed score is still the average of the exact score over the draws,
     but it is no longer the gradient of the LED-KDE of :func:`ledkde_fast.led_kde_log_density`:
     the draws' law changes with x, and that change has a gradient of its own. The estimators draw
