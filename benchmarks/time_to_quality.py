@@ -11,9 +11,10 @@ Three workloads (the sizes and bandwidths are ours):
 
 sample() runs with 100 Euler-Maruyama steps and its default times (so the time includes what every
 call pays whatever its draws: the default times and the data's span, printed as "setup", the time
-of a 1-step run), with fixed draw counts 16 ... 4096 (default construction of the draws), with
-1,024 draws of every construction (``draws=``), with ``n_kernel="auto"`` (optionally at other
-targets, ``--targets``), and with its default arguments. A row that is another row (the default's
+of a 1-step run; and, printed as "floor", the time of the same run with the exact score, h = 0,
+which no draw policy can beat), with fixed draw counts 16 ... 4096 (default construction of the
+draws), with 1,024 draws of every construction (``draws=``), with ``n_kernel="auto"`` (optionally
+at other targets, ``--targets``), and with its default arguments. A row that is another row (the default's
 arguments, or a construction that is the default one at this dimension: bitwise-equal samples)
 is run once and marked "(= row)".
 
@@ -139,7 +140,8 @@ def _resolved(kwargs: dict[str, Any]) -> tuple[Any, ...]:
 def run(w: Workload, kwargs: dict[str, Any], seed: int, n_steps: int = N_STEPS) -> tuple[np.ndarray, float]:
     """One sample() call: the samples (float64) and its wall time."""
     start = time.perf_counter()
-    out = lk.sample(w.data, w.n_samples, bandwidth=w.bandwidth, n_steps=n_steps, seed=seed, **kwargs)
+    kwargs = {"bandwidth": w.bandwidth, **kwargs}  # (the floor row overrides it: the exact score)
+    out = lk.sample(w.data, w.n_samples, n_steps=n_steps, seed=seed, **kwargs)
     return np.asarray(out, dtype=np.float64), time.perf_counter() - start
 
 
@@ -241,6 +243,7 @@ def benchmark(w: Workload, args: argparse.Namespace, targets: list[float]) -> di
     seeds = list(range(1, 1 + args.repeats))
     raw: dict[str, dict[str, list[Any]]] = {label: {"seconds": [], "metrics": []} for label, _ in to_run}
     setup: list[float] = []
+    exact: list[float] = []
     for seed in seeds:  # round robin: the machine's load drifts over all policies alike
         for label, kwargs in to_run:
             samples, seconds = run(w, kwargs, seed)
@@ -248,6 +251,8 @@ def benchmark(w: Workload, args: argparse.Namespace, targets: list[float]) -> di
             raw[label]["metrics"].append(metrics(w, samples, refs, sigma))
         # what no draw count changes: the default times, the span of the data, one cheap step
         setup.append(run(w, {"n_kernel": SETUP_DRAWS}, seed, n_steps=1)[1])
+        # the floor of every policy: the same run with the exact score (h = 0, no draws at all)
+        exact.append(run(w, {"bandwidth": 0.0}, seed)[1])
     rows: dict[str, dict[str, Any]] = {}
     for label, _ in labels:
         r = raw[aliases.get(label, label)]
@@ -260,7 +265,11 @@ def benchmark(w: Workload, args: argparse.Namespace, targets: list[float]) -> di
     print(f"setup: a 1-step run with {SETUP_DRAWS} draws takes {setup_seconds:.3f} s, "
           f"{setup_seconds / rows[BASELINE]['seconds']:.3f}x fixed 1024's time (no draw policy is faster)",
           flush=True)
-    return {"name": w.name, "setup_seconds": setup_seconds, "bandwidth": w.bandwidth, "n_samples": w.n_samples,
+    exact_seconds = float(np.median(exact))
+    print(f"floor: the same run with the exact score (h = 0, no draws) takes {exact_seconds:.3f} s, "
+          f"{exact_seconds / rows[BASELINE]['seconds']:.3f}x fixed 1024's time", flush=True)
+    return {"name": w.name, "setup_seconds": setup_seconds, "exact_seconds": exact_seconds,
+            "bandwidth": w.bandwidth, "n_samples": w.n_samples,
             "mmd_bandwidth": sigma,
             "aliases": aliases, "spread": ref["spread"], "reference_observed": ref["observed"], "rows": rows}
 
@@ -375,6 +384,8 @@ def _plot(report: dict[str, Any], path: str) -> None:
             lo, hi = base["mean"][key] - rep["spread"][key], base["mean"][key] + rep["spread"][key]
             ax.axhspan(lo, hi, color="0.85", zorder=0, label="fixed 1024 ± reference spread")
             ax.axvline(base["seconds"] / 10, color="0.4", ls="--", lw=1, label="1/10 of fixed 1024's time")
+            if "exact_seconds" in rep:
+                ax.axvline(rep["exact_seconds"], color="C3", ls=":", lw=1.2, label="exact score (h = 0): the floor")
             for label, row in rep["rows"].items():
                 if label in rep["aliases"] and label != "default":
                     continue  # the same runs as another row

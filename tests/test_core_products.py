@@ -156,3 +156,23 @@ def test_double_kde_small_and_large_n_against_float64(rng, dtype, m, n, kc):
         np.testing.assert_allclose(wbar, w_exp, rtol=0, atol=tol)
         np.testing.assert_allclose(zsum, z_exp, rtol=0, atol=tol * n)
         np.testing.assert_allclose(wbar.sum(axis=1), kc, rtol=64 * eps)
+
+
+# ----------------------------------------------------------------------------- few queries
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("m", "n", "d"), [(64, 500, 784), (10, 3000, 20), (7, 100, 3), (200, 5000, 50)])
+def test_few_queries_split_over_threads_give_the_same_bits(rng, dtype, m, n, d):
+    """Fewer queries than one tile per thread are cut into smaller tiles so that every thread has one
+    (a sampler's 64 samples against tiles of 96 ran on one thread); a query's sums do not depend on
+    its tile, so 1, 2 and 3 threads give the same bits (the accuracy itself: tests/test_empirical_accuracy.py)."""
+    data = rng.normal(size=(n, d)).astype(dtype)
+    x = (data[rng.integers(0, n, m)] + 0.5 * rng.normal(size=(m, d))).astype(dtype)
+    t = 0.5
+    results = []
+    for threads in (1, 2, 3):
+        mx, sm, acc = np.full(m, -np.inf), np.zeros(m), np.zeros((m, d))
+        _core.lse_accumulate(x, data, None, t, mx, sm, acc, threads, 96, 256)
+        results.append((mx, sm, acc))
+    for part in results[1:]:
+        for got, first in zip(part, results[0]):
+            np.testing.assert_array_equal(got, first)

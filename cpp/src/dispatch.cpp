@@ -157,6 +157,18 @@ inline index_t balanced_tile(index_t m, index_t tile_m, int n_threads) {
     return std::min(tm >= 4 * kRows ? (tm + kRows - 1) / kRows * kRows : tm, tile_m);
 }
 
+// The query tile for m queries on n_threads threads (0: all): the requested one, or, when it would
+// leave threads without a tile (a few queries, e.g. a sampler's 64 samples against tiles of 96),
+// smaller tiles, down to the micro-kernel's 6 rows, so that each thread has one. A query's sums do
+// not depend on the tile it is in, so neither do the results.
+inline index_t spread_tile(index_t m, index_t tile_m, int n_threads) {
+    constexpr index_t kRows = 6;
+    const index_t nt = n_threads > 0 ? n_threads : max_threads();
+    if ((m + tile_m - 1) / tile_m >= nt) return tile_m;
+    const index_t per_thread = (m + nt - 1) / nt;
+    return std::min(tile_m, std::max(kRows, (per_thread + kRows - 1) / kRows * kRows));
+}
+
 // Interruption state of the calling thread (InterruptScope) and the bindings' hook.
 using Clock = std::chrono::steady_clock;
 constexpr auto kPollEvery = std::chrono::milliseconds(20);
@@ -254,6 +266,7 @@ void lse_accumulate(const T* x, index_t m, const T* data, index_t n, index_t d, 
     // Chunks from the requested tile, before balancing: the chunk boundaries (and so the order of the
     // sums) must not depend on the thread count.
     const index_t chunk = chunk_points<T>(d, bl);
+    bl.tile_m = spread_tile(m, bl.tile_m, n_threads);
     const int nt = resolve_threads(n_threads, (m + bl.tile_m - 1) / bl.tile_m);
     bl.tile_m = balanced_tile(m, bl.tile_m, nt);
     for (index_t start = 0; start < n; start += chunk) {

@@ -160,7 +160,6 @@ class InMemoryData:
         kept = None
         if dirs.shape[0] * n * self.dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every chunk
             kept = [c_block(rows) for rows in draw_blocks]
-        mu, centred_t = self._centred_t if want_acc else (None, None)
         q_step = max(1, CHUNK_BYTES // (n * 8))
         acc = np.empty((m, self.d)) if want_acc else None
         zsum = np.empty(m)
@@ -171,6 +170,7 @@ class InMemoryData:
             for c in kept if kept is not None else (c_block(rows) for rows in draw_blocks):
                 accumulate(xq, self.data, self.log_weights, t, c, wbar, zq, n_threads)
             if acc is not None:  # sum_i wbar_qi x_i = wbar (x - mu) + (sum_i wbar_qi) mu
+                mu, centred_t = self._centred_t
                 acc[q0:q0 + q_step] = matmul_nt(wbar, centred_t, 1.0, n_threads)
                 acc[q0:q0 + q_step] += np.outer(wbar.sum(axis=1), mu)
             zsum[q0:q0 + q_step] = zq

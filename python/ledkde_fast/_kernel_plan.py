@@ -273,7 +273,8 @@ class KernelPlan:
     method: str = DEFAULT_DRAWS
     in_span: bool = False
     reduction: Optional[Reduction] = None
-    #: the data as a local kernel sees it (``_local.LocalGeometry``); None for the global kernels
+    #: the data as a local kernel sees it (``_local.LocalGeometry`` in memory, ``_local.ShardedGeometry`` on row
+    #: shards); None for the global kernels
     local: Any = None
 
     @classmethod
