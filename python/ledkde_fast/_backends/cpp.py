@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _core, _env
 from .._lse import LseState
+from .reference import matmul_nt as numpy_matmul_nt
 
 #: Queries per OpenMP task and data points per packed block (tuned on the build machine).
 TILE_M = 96
@@ -18,6 +19,11 @@ SMALL_BLOCK_N = 32
 #: Queries per task of the double-KDE loop (each holds two rows of length N; each task streams the
 #: whole C matrix, so larger tiles read it less often).
 DKDE_TILE = 16
+#: Products of at most this many multiply-adds go to NumPy's BLAS: there the core's call costs tens
+#: of microseconds of packing and thread start-up (46 us against NumPy's 3 us for 300 x 2 x 40, a
+#: sampler step's weighted sums on a 40-point circle), and OpenBLAS keeps them on the calling thread
+#: (it starts its threads above 65,536 x 4 multiply-adds), so no BLAS thread is left spinning.
+SMALL_PRODUCT = 1 << 18
 
 #: The reference evaluates the smoothed quantities by their definition; this backend by the
 #: shared-sample factorisation (docs/design.rst, "The double-KDE factorisation").
@@ -74,6 +80,8 @@ def matmul_nt(a: np.ndarray, b: np.ndarray, scale: float, n_threads: int) -> np.
     # In the core's own threads: a multithreaded BLAS call just before the double-KDE loop leaves
     # its threads spinning on the cores the loop needs (the loop measured 20 % slower after one).
     b = np.ascontiguousarray(b)
+    if a.shape[0] * a.shape[1] * b.shape[0] <= SMALL_PRODUCT:
+        return numpy_matmul_nt(a, b, scale)
     # b's rows are packed in blocks of block_n: for a few rows (a small training set's C matrix)
     # the smallest block wastes least (7x faster for 10 rows than blocks of 256)
     block_n = SMALL_BLOCK_N if b.shape[0] <= SMALL_BLOCK_N else BLOCK_N
