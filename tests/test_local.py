@@ -272,3 +272,20 @@ def test_the_sampler_continues_the_subspace_iteration():
     assert np.isfinite(again.denoiser).all() and np.isfinite(first.denoiser).all()
     a = lk.sample(data, 5, bandwidth=0.4, kernel=Local(2), n_kernel=8, n_steps=5, seed=3)
     np.testing.assert_array_equal(a, lk.sample(data, 5, bandwidth=0.4, kernel=Local(2), n_kernel=8, n_steps=5, seed=3))
+
+
+@pytest.mark.parametrize("far", [1e100, 1e200])
+def test_a_far_query_gets_the_exact_score_without_warnings(far):
+    """Far from every point all the local weight sits on one point: no local variance, so no smoothing,
+    and the smoothed score is the exact one. The weights' logits leave out |a|^2 (the same for every
+    point of a row), which overflowed beyond |a| = 1e154 into inf - inf and a LinAlgError."""
+    data = np.random.default_rng(0).normal(size=(50, 4))
+    x = np.array([[far, 0.0, 0.0, 0.0], [0.1, 0.2, 0.0, 0.0]])
+    with np.errstate(invalid="raise", over="raise"):  # (exp underflows to 0 as it should)
+        got = lk.smoothed_score(x, data, 1.0, bandwidth=0.5, kernel=Local(2), n_kernel=8, seed=0)
+    exact = lk.empirical_score(x, data, 1.0)
+    assert np.isfinite(got).all()
+    # the far query's dominant coordinate, -x/t, to rounding (its others are of size 1 against 1e100)
+    np.testing.assert_allclose(got[0, 0], exact[0, 0], rtol=1e-12)
+    if far == 1e100:
+        np.testing.assert_allclose(got[0], exact[0], rtol=1e-9, atol=1e-9)

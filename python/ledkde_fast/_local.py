@@ -126,9 +126,10 @@ def _block_logits(coords: np.ndarray, sq_norms: np.ndarray, log_w: Optional[np.n
     """The logits (m x rows) of the local weights of queries a over these rows (twice them for squared
     weights: w^2 / sum w^2 is the softmax of twice the logits). ``log_w`` may be unnormalised.
     """
+    # -|a - b_i|^2 / 2t up to -|a|^2 / 2t, the same for every point of a row (the softmax drops it):
+    # without |a|^2, a far query (|a| beyond 1e154) does not overflow into inf - inf
     cross = product(np.ascontiguousarray(a), coords, 1.0, n_threads)
-    dist2 = np.maximum(np.einsum("ij,ij->i", a, a)[:, None] - 2.0 * cross + sq_norms, 0.0)
-    logits = -dist2 / (2.0 * t_cov)
+    logits = (cross - 0.5 * sq_norms) / t_cov
     if log_w is not None:
         logits += log_w
     if squared:
