@@ -36,9 +36,18 @@ CHILD = textwrap.dedent("""
         "sampler": lambda q, p: lk.sample(p[:, :32], q.shape[0] // 50, bandwidth=0.3, n_kernel=20000,
                                          n_steps=q.shape[0] // 5, seed=0, backend=backend, progress=False),
     }
-    # warm up (imports, Numba's compilation of the code paths the long call takes: a KeyboardInterrupt
-    # raised inside Numba's compiler is not propagated)
-    calls[case](x[:100], data[:2000] if case in ("empirical", "neighbors") else data[:50])
+    # warm up: imports, and Numba's compilation of every function the long call takes (a SIGINT that
+    # lands inside Numba's compiler is not a KeyboardInterrupt: once it broke the cache write with a
+    # RuntimeError). Hence the same paths: for the empirical case a block of at least 2^18 logits (the
+    # parallel merge), for the smoothed case the long call's queries and points with 2 draws.
+    warm_ups = {
+        "empirical": lambda: calls["empirical"](x[:300], data[:2000]),
+        "neighbors": lambda: calls["neighbors"](x[:100], data[:2000]),
+        "smoothed": lambda: lk.smoothed_score(x[:64, :32], data[:, :32], 0.5, bandwidth=0.3, n_kernel=2, seed=0,
+                                              backend=backend),
+        "sampler": lambda: calls["sampler"](x[:100], data[:50]),
+    }
+    warm_ups[case]()
     print("ready", flush=True)
     start = time.monotonic()
     try:
