@@ -31,8 +31,7 @@ import numpy as np
 from ._backends import operation
 from ._kernel_plan import FreshDraws, KernelPlan, Reduction, resolve_method, standard_draws
 from ._lse import log_of, merge_lse
-from ._shards import Shard, ShardedSource
-from ._validation import result_dtype
+from ._shards import Shard, ShardedSource, in_common_dtype
 from .kernels import Local
 
 #: ``product(a, b, scale, n_threads) = scale a b^T``: a backend's ``matmul_nt``.
@@ -438,11 +437,10 @@ def _each_query(shard: Shard, mu: np.ndarray, t: float, x: np.ndarray, u: np.nda
     """For each query in turn: the query (1 x d), the shard's rows and the query's logits C_q
     (n x N_shard), in their compute dtype; one C_q in memory at a time.
     """
-    dtype = result_dtype(x.dtype, shard.data.dtype)
-    xq, data = np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(shard.data, dtype=dtype)
+    xq, data = in_common_dtype(shard, x)
     coords, _ = _shard_coords(shard, mu)
     for q in range(xq.shape[0]):
-        yield xq[q:q + 1], data, local_logits(coords, u[q:q + 1], coefficients[q:q + 1], t, dtype)[0]
+        yield xq[q:q + 1], data, local_logits(coords, u[q:q + 1], coefficients[q:q + 1], t, xq.dtype)[0]
 
 
 def _local_normalisers_task(shard: Shard, mu: np.ndarray, t: float, backend: str, n_threads: int, *,

@@ -80,7 +80,7 @@ def partial_state(x: np.ndarray, shard: np.ndarray, t: float, *, log_weights: Op
 
 
 # ----------------------------------------------------------------------------- per-shard tasks
-def _common(shard: Shard, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def in_common_dtype(shard: Shard, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Queries and shard in their common compute dtype (float32 only if both are), as for in-memory data."""
     dtype = result_dtype(x.dtype, shard.data.dtype)
     return np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(shard.data, dtype=dtype)
@@ -88,7 +88,7 @@ def _common(shard: Shard, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lse_task(shard: Shard, t: float, want_acc: bool, backend: str, n_threads: int, *, x: np.ndarray) -> LseState:
-    xq, data = _common(shard, x)
+    xq, data = in_common_dtype(shard, x)
     return partial_state(xq, data, t, log_weights=shard.log_w, want_acc=want_acc, backend=backend,
                          n_threads=n_threads)
 
@@ -116,14 +116,14 @@ def is_identity(factor: np.ndarray) -> bool:
 
 def _round1_task(shard: Shard, factor: Optional[np.ndarray], mu: np.ndarray, t: float, backend: str,
                  n_threads: int, *, x: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    xq, data = _common(shard, x)
+    xq, data = in_common_dtype(shard, x)
     c = _c_block(data, dirs, factor, mu, t, backend, n_threads)
     return operation(backend, "dkde_normalisers")(xq, data, shard.log_w, t, c, n_threads)
 
 
 def _round2_task(shard: Shard, factor: Optional[np.ndarray], mu: np.ndarray, t: float, backend: str,
                  n_threads: int, *, x: np.ndarray, dirs: np.ndarray, log_norm: np.ndarray) -> np.ndarray:
-    xq, data = _common(shard, x)
+    xq, data = in_common_dtype(shard, x)
     c = _c_block(data, dirs, factor, mu, t, backend, n_threads)
     return operation(backend, "dkde_weighted_sum")(xq, data, shard.log_w, t, c, log_norm, n_threads)
 
