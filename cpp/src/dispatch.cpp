@@ -145,6 +145,10 @@ template <class T> index_t chunk_points(index_t d, const Blocking& bl) {
     return std::max<index_t>(state_spills ? kMinChunkPoints : bl.block_n, by_cache);
 }
 
+// Rows of the micro-kernel: the two functions below round the tiles they shrink up to a multiple of it.
+constexpr index_t kTileRows = 6;
+inline index_t whole_micro_rows(index_t rows) { return (rows + kTileRows - 1) / kTileRows * kTileRows; }
+
 // Shrinks the query tile so that the tiles split evenly over the threads (a last odd tile would
 // leave the other threads idle for a whole tile); tiles of 24 rows and more stay a multiple of the
 // micro-kernel's 6 rows.
@@ -152,9 +156,8 @@ inline index_t balanced_tile(index_t m, index_t tile_m, int n_threads) {
     const index_t n_tiles = (m + tile_m - 1) / tile_m;
     if (n_threads <= 1 || n_tiles <= 1 || n_tiles % n_threads == 0) return tile_m;
     const index_t even = (n_tiles + n_threads - 1) / n_threads * n_threads;
-    constexpr index_t kRows = 6;
     const index_t tm = (m + even - 1) / even;
-    return std::min(tm >= 4 * kRows ? (tm + kRows - 1) / kRows * kRows : tm, tile_m);
+    return std::min(tm >= 4 * kTileRows ? whole_micro_rows(tm) : tm, tile_m);
 }
 
 // The query tile for m queries on n_threads threads (0: all): the requested one, or, when it would
@@ -162,11 +165,10 @@ inline index_t balanced_tile(index_t m, index_t tile_m, int n_threads) {
 // smaller tiles, down to the micro-kernel's 6 rows, so that each thread has one. A query's sums do
 // not depend on the tile it is in, so neither do the results.
 inline index_t spread_tile(index_t m, index_t tile_m, int n_threads) {
-    constexpr index_t kRows = 6;
     const index_t nt = n_threads > 0 ? n_threads : max_threads();
     if ((m + tile_m - 1) / tile_m >= nt) return tile_m;
     const index_t per_thread = (m + nt - 1) / nt;
-    return std::min(tile_m, std::max(kRows, (per_thread + kRows - 1) / kRows * kRows));
+    return std::min(tile_m, std::max(kTileRows, whole_micro_rows(per_thread)));
 }
 
 // Interruption state of the calling thread (InterruptScope) and the bindings' hook.
