@@ -59,7 +59,10 @@ def test_antithetic_draws_have_mean_exactly_zero(rng):
     data = rng.normal(size=(30, 4))
     p = prepare(data[:2], data, 1.0)
     draw = draw_kernel(kernels.Gaussian(), p, 0.7, 256, True, np.random.default_rng(3))
-    np.testing.assert_array_equal(draw.z[:128] + draw.z[128:], 0.0)
+    assert draw.mirrored and draw.n == 256 and draw.z.shape[0] == 128  # the second half is -z, not stored
+    dirs = draw.logit_directions()
+    np.testing.assert_array_equal(dirs[:128] + dirs[128:], 0.0)
+    np.testing.assert_array_equal(dirs[:128], 0.7 * draw.z)
     y = draw.samples()
     np.testing.assert_array_equal(y[:128] + y[128:], 0.0)  # pairs cancel exactly, so the mean is zero
     np.testing.assert_array_equal(draw.mean, 0.0)

@@ -60,10 +60,12 @@ class DataSource(Protocol):
     def lse_state(self, x: np.ndarray, t: float, want_acc: bool, backend: str, n_threads: int) -> LseState: ...
 
     def double_kde(self, x: np.ndarray, t: float, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray,
-                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True
-                   ) -> tuple[Optional[np.ndarray], np.ndarray]:
+                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True,
+                   mirrored: bool = False) -> tuple[Optional[np.ndarray], np.ndarray]:
         """(sum over draws of the weighted sums of the points (m x d; None without ``want_acc``), sum
         over draws of the log-normalisers (m,)), for draws whose logits are C = -(dirs . basis^T) / t.
+        ``mirrored``: the second half of ``dirs`` is the first half negated (antithetic draws), which a
+        source may use to form only half of C.
         """
         ...
 
@@ -143,8 +145,8 @@ class InMemoryData:
         return knn_in_memory(x, self.data, k, backend, n_threads)
 
     def double_kde(self, x: np.ndarray, t: float, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray,
-                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True
-                   ) -> tuple[Optional[np.ndarray], np.ndarray]:
+                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True,
+                   mirrored: bool = False) -> tuple[Optional[np.ndarray], np.ndarray]:
         assert basis is not None, "an in-memory source always has its kernel basis"
         m, n = x.shape[0], self.n
         j_step = max(1, CHUNK_BYTES // (n * self.dtype.itemsize))
@@ -158,7 +160,13 @@ class InMemoryData:
             return matmul_nt(dirs[rows], basis, -1.0 / t, n_threads)
 
         kept = None
-        if dirs.shape[0] * n * self.dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every chunk
+        if mirrored and len(draw_blocks) == 1:  # the second half's logits negate the first's (exactly): one product
+            half = dirs.shape[0] // 2
+            c = np.empty((dirs.shape[0], n), dtype=self.dtype)
+            c[:half] = c_block(slice(0, half))
+            np.negative(c[:half], out=c[half:])
+            kept = [c]
+        elif dirs.shape[0] * n * self.dtype.itemsize <= 4 * CHUNK_BYTES:  # small enough to keep for every chunk
             kept = [c_block(rows) for rows in draw_blocks]
         q_step = max(1, CHUNK_BYTES // (n * 8))
         acc = np.empty((m, self.d)) if want_acc else None

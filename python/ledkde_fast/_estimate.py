@@ -120,7 +120,7 @@ def estimate(p: Problem, setup: SmoothingSetup, h: float, rng: np.random.Generat
         return by_definition(p, lambda rows: np.broadcast_to(y, (rows.stop - rows.start,) + y.shape), draw.n,
                              draw.second_moment, state_of, log_norm, want_den)
     acc, zsum = source.double_kde(p.x, p.t, dirs, draw.factor, plan.mu, plan.basis, backend,
-                                  p.n_threads, want_acc=want_den)
+                                  p.n_threads, want_acc=want_den, mirrored=draw.mirrored)
     x64 = p.x.astype(np.float64, copy=False)
     # The draws' mean enters the logits as Ybar . (x - mu) / t (zero for antithetic pairs); with it
     # and the exact second moment, the gradient of log p~ is exactly the smoothed score.

@@ -157,8 +157,14 @@ def standard_draws(rng: np.random.Generator, m: int, n: int, r: int, antithetic:
     half = generate(rng, m, n // 2, r)
     out = np.empty((m, 2 * half.shape[1], r))
     out[:, :half.shape[1]] = half
-    np.negative(half, out=out[:, half.shape[1]:])
-    return out
+    return _mirror(out)
+
+
+def _mirror(rows: np.ndarray) -> np.ndarray:
+    """``rows`` (..., 2k, r) with its last k rows set to the negations of its first k; returned."""
+    k = rows.shape[-2] // 2
+    np.negative(rows[..., :k, :], out=rows[..., k:, :])
+    return rows
 
 
 def standard_normal(rng: np.random.Generator, n: int, r: int, antithetic: bool,
@@ -174,7 +180,9 @@ class KernelDraw:
     ``second_moment`` is the exact E|Y|^2 (the control variate); ``mean`` is the sample mean of Y,
     exactly zero for antithetic draws. ``offset`` (d,) is, for an isotropic Gaussian drawn in the
     span of the data (F = V), the mean of the draws' component orthogonal to that span (see
-    :meth:`KernelPlan.build`); None when it is zero.
+    :meth:`KernelPlan.build`); None when it is zero. ``mirrored`` (antithetic draws): z holds the
+    first half of the draws, the second half is -z (never stored: its logits are the negated first
+    half's, see :meth:`ledkde_fast._data.InMemoryData.double_kde`).
     """
 
     h: float
@@ -184,19 +192,25 @@ class KernelDraw:
     second_moment: float
     mean: np.ndarray
     offset: Optional[np.ndarray] = None
+    mirrored: bool = False
 
     @property
     def n(self) -> int:
         rows = self.explicit if self.explicit is not None else self.z
         assert rows is not None
-        return int(rows.shape[0])
+        return int(rows.shape[0]) * (2 if self.mirrored else 1)
 
     def samples(self) -> np.ndarray:
         """The draws Y (n x d), or draws equivalent to them for every estimate (see ``offset``)."""
         if self.explicit is not None:
             return self.explicit
         assert self.z is not None and self.factor is not None
-        y = np.asarray(self.h * (self.z @ self.factor.T))
+        y = np.empty((self.n, self.factor.shape[0]))
+        rows = y[:self.z.shape[0]]
+        np.matmul(self.z, self.factor.T, out=rows)
+        rows *= self.h
+        if self.mirrored:
+            _mirror(y)
         return y if self.offset is None else y + self.offset
 
     def logit_directions(self, dtype: Any = np.float64) -> np.ndarray:
@@ -208,9 +222,10 @@ class KernelDraw:
         if self.explicit is not None:
             return self.explicit
         assert self.z is not None
-        out = np.empty(self.z.shape, dtype=dtype)
+        out = np.empty((self.n, self.z.shape[1]), dtype=dtype)
         with np.errstate(over="ignore"):  # beyond float32: inf, refused by the logit-range check
-            return np.multiply(self.z, self.h, out=out, casting="same_kind")
+            np.multiply(self.z, self.h, out=out[:self.z.shape[0]], casting="same_kind")
+        return _mirror(out) if self.mirrored else out
 
 
 @dataclass(frozen=True)
@@ -313,23 +328,24 @@ class KernelPlan:
         from ._shards import centred_basis
 
         mu = source.mean()
-        factor = source.kernel_factor(kern)
-        second = kern.second_moment(factor)
         basis = None
-        in_span = False
         reduction = None
-        # the SVD behind the span is only worth it where it is used
-        wants_span = factor is not None and (not shared or isinstance(kern, Gaussian))
-        span = source.span_factor() if wants_span else None
+        # an isotropic Gaussian drawn in the span (the fresh draws of ``reduction``: in memory only)
+        # never forms its d x d identity factor; E|S|^2 = d all the same
+        in_span = isinstance(kern, Gaussian) and (shared or isinstance(source, InMemoryData))
+        span = source.span_factor() if in_span else None
+        if span is not None:
+            factor, second = span, float(mu.shape[0])
+        else:
+            in_span = False
+            factor = source.kernel_factor(kern)
+            second = kern.second_moment(factor)
+            # the SVD behind the span is only worth it where it is used
+            span = source.span_factor() if factor is not None and not shared else None
         if shared:
-            if isinstance(kern, Gaussian) and span is not None:
-                factor, in_span = span, True
             basis = source.kernel_basis(mu, factor)
         elif span is not None and isinstance(source, InMemoryData):
             reduction = Reduction(span, centred_basis(source.data, mu, span), source.log_weights)
-            in_span = isinstance(kern, Gaussian)
-            if in_span:
-                factor = span
         basis_max = float(np.abs(basis).max(initial=0.0)) if basis is not None else 0.0
         method = resolve_method(method, 0 if factor is None else factor.shape[1])
         return cls(kern, factor, second, mu, basis, n_kernel, antithetic, basis_max, method, in_span, reduction)
@@ -349,7 +365,11 @@ class KernelPlan:
         if self.factor is None:  # explicit samples, used as given
             y = h * self.kernel.samples  # type: ignore[attr-defined]
             return KernelDraw(h, None, None, y, h * h * self.second_std, y.mean(axis=0))
-        z = standard_normal(rng, self.n_kernel, self.factor.shape[1], self.antithetic, self.method)
+        r = self.factor.shape[1]
+        if self.antithetic:  # the first half (the same generator calls as standard_normal's); -z mirrors it
+            z = _GENERATORS[self.method](rng, 1, self.n_kernel // 2, r)[0]
+        else:
+            z = standard_normal(rng, self.n_kernel, r, False, self.method)
         offset = self._orthogonal_mean(h, rng, 1)
         if self.antithetic:
             mean = np.zeros(self.mu.shape[0])
@@ -358,7 +378,7 @@ class KernelPlan:
             if offset is not None:
                 mean = mean + offset[0]
         return KernelDraw(h, z, self.factor, None, h * h * self.second_std, mean,
-                          None if offset is None else offset[0])
+                          None if offset is None else offset[0], mirrored=self.antithetic)
 
     def fresh(self, h: float, rng: np.random.Generator, m: int) -> FreshDraws:
         """Independent draws for each of ``m`` queries, in the span of the data where the plan has

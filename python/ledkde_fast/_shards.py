@@ -223,10 +223,11 @@ class ShardedSource:
         return state
 
     def double_kde(self, x: np.ndarray, t: float, dirs: np.ndarray, factor: Optional[np.ndarray], mu: np.ndarray,
-                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True
-                   ) -> tuple[Optional[np.ndarray], np.ndarray]:
+                   basis: Optional[np.ndarray], backend: str, n_threads: int, want_acc: bool = True,
+                   mirrored: bool = False) -> tuple[Optional[np.ndarray], np.ndarray]:
         """(sum over draws of the weighted sums (m x d; None without ``want_acc``, which skips round 2),
-        sum over draws of the log-normalisers (m,)).
+        sum over draws of the log-normalisers (m,)). ``mirrored`` is not used: each shard's task forms
+        its own C.
         """
         acc, log_norm = self.double_kde_rounds(_round1_task, _round2_task, {"x": x, "dirs": dirs},
                                                (factor, mu, t, backend, n_threads), want_acc)
