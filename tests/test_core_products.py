@@ -20,7 +20,10 @@ def _product_tolerance(z, b, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 2), (100, 33, 1), (53, 300, 17), (5, 257, 40), (64, 600, 131)])
+# rows x n x r; r <= 16 takes the narrow product (groups of 4 vectors of columns, then single vectors
+# with a partial last one), r = 17 and up the packed one
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 2), (100, 33, 1), (300, 70, 16), (9, 200, 9), (5000, 10, 9),
+                                   (53, 300, 17), (5, 257, 40), (64, 600, 131)])
 def test_matmul_nt_against_float64(rng, dtype, shape):
     rows, n, r = shape
     z = rng.normal(size=(rows, r)).astype(dtype)
@@ -37,6 +40,16 @@ def test_matmul_nt_block_sizes_and_threads_give_identical_results(rng):
     ref = _core.matmul_nt(z, b, 1.0, 1)
     for threads, tile_m, block_n in [(2, 48, 256), (3, 5, 32), (1, 1, 64)]:
         np.testing.assert_array_equal(_core.matmul_nt(z, b, 1.0, threads, tile_m, block_n), ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_matmul_nt_threads_give_identical_results(rng, dtype):
+    # enough entries for several threads; each row is computed alike on any of them
+    z = rng.normal(size=(20000, 5)).astype(dtype)
+    b = rng.normal(size=(37, 5)).astype(dtype)
+    ref = _core.matmul_nt(z, b, -0.3, 1)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(_core.matmul_nt(z, b, -0.3, threads), ref)
 
 
 def test_matmul_nt_empty_and_bad_input(rng):

@@ -379,6 +379,15 @@ void matmul_nt(const T* z, index_t kc, const T* basis, index_t n, index_t r, dou
                Blocking bl) {
     if (kc == 0) return;
     const KernelTable<T>& K = table<T>();
+    if (r <= kNarrowInner) {
+        const index_t np = (n + kNarrowPad - 1) / kNarrowPad * kNarrowPad;
+        std::vector<T> bt(static_cast<size_t>(r * np), T(0));
+        for (index_t i = 0; i < n; ++i)
+            for (index_t k = 0; k < r; ++k) bt[k * np + i] = basis[i * r + k];
+        const int nt = resolve_threads(n_threads, kc * np / kNarrowOutputsPerThread);
+        K.matmul_nt_narrow(z, kc, bt.data(), np, r, n, static_cast<T>(scale), C, n, nt);
+        return;
+    }
     double* zero_centre = sized(pooled<double>(4), r);
     std::fill(zero_centre, zero_centre + r, 0.0);
     // t = inf (1/t = 0) makes every bias 0: the packed basis then gives the plain product

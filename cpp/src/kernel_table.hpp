@@ -35,6 +35,8 @@ template <class T> struct KernelTable {
     index_t (*matmul_nt_scratch_t)(const PackedData<T>& pk, const Blocking& bl);
     void (*matmul_nt)(const T* z, index_t kc, const PackedData<T>& pk, T scale, T* C, index_t ldc,
                         const Scratch<T>& scratch, const Blocking& bl, int n_threads);
+    void (*matmul_nt_narrow)(const T* z, index_t kc, const T* bt, index_t np, index_t r, index_t n, T scale, T* C,
+                             index_t ldc, int n_threads);
     index_t (*knn_scratch_t)(const PackedData<T>& pk, const Blocking& bl);
     void (*knn_select)(const T* x, index_t m, const PackedData<T>& pk, index_t k, index_t* out_idx, T* top_vals,
                        const Scratch<T>& scratch, const Blocking& bl, int n_threads);

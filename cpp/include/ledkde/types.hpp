@@ -59,6 +59,13 @@ constexpr index_t kDkdeSmallN = 64;
 // that the sums, merged in task order, are bitwise the same for any thread count).
 constexpr index_t kSmallNTasks = 16;
 
+// Products scale * Z B^T with at most kNarrowInner columns in Z and B run as matmul_nt_narrow
+// (double_kde.hpp), B^T's columns padded to a multiple of kNarrowPad (the widest vector's lanes),
+// with a thread for every kNarrowOutputsPerThread entries of C (padded).
+constexpr index_t kNarrowInner = 16;
+constexpr index_t kNarrowPad = 16;
+constexpr index_t kNarrowOutputsPerThread = index_t{1} << 16;
+
 // Upper bound on Blocking::tile_m: per-row vectors of a tile live on the stack.
 constexpr index_t kMaxTileM = 256;
 
