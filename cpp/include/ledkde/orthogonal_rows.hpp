@@ -24,10 +24,11 @@ namespace ledkde {
 
 // Blocks handled at once by orthogonalise_lanes: 8 (one AVX-512 vector of doubles) for wide blocks;
 // 32 for narrow ones (r <= kNarrowBlock), whose dot products, chains of r dependent additions, are
-// too short to hide their latency with one vector (25,000 x 9, one thread: 0.70 -> 0.52 ms).
+// too short to hide their latency with one vector (25,000 x 9, one thread: 0.70 -> 0.52 ms). At
+// r = 32 the 32-lane buffer (270 KB) made it 8 % slower: 16 is the limit.
 constexpr index_t kLanes = 8;
 constexpr index_t kNarrowLanes = 32;
-constexpr index_t kNarrowBlock = 32;
+constexpr index_t kNarrowBlock = 16;
 
 // How many of a block's `size` entries lie inside z when `left` entries of z remain from its start.
 inline index_t entries_inside(index_t left, index_t size) { return left <= 0 ? 0 : (left < size ? left : size); }
