@@ -80,7 +80,7 @@ def prepare_smoothing(p: Problem, kernel: Any, n_kernel: Any, antithetic: Any, i
     antithetic = as_bool(antithetic, "antithetic")
     independent = as_bool(independent, "independent")
     draws = as_choice(draws, "draws", DRAW_METHODS)
-    n_kernel = as_n_kernel(n_kernel, antithetic and not isinstance(kern, Samples))
+    n_kernel = as_n_kernel(n_kernel, antithetic and not isinstance(kern, Samples), "when antithetic=True (pairs Y, -Y)")
     if independent and isinstance(kern, Samples):
         raise ValueError("independent=True draws fresh samples per query; explicit kernel Samples cannot be redrawn")
     name = resolve_name(backend)

@@ -96,11 +96,14 @@ def as_bandwidth(bandwidth: Any, name: str = "bandwidth") -> float:
     return as_real(bandwidth, name, positive=True)
 
 
-def as_n_kernel(n_kernel: Any, antithetic: bool) -> int:
-    """A number of kernel draws: >= 1, and even when the draws come in antithetic pairs."""
+def as_n_kernel(n_kernel: Any, antithetic: bool, paired: str = "(the draws come in antithetic pairs Y, -Y)"
+                ) -> int:
+    """A number of kernel draws: >= 1, and even when the draws come in antithetic pairs (``paired``:
+    why, in the error message; the default suits functions without an ``antithetic`` argument).
+    """
     n = as_int(n_kernel, "n_kernel", 1)
     if antithetic and n % 2:
-        raise ValueError(f"n_kernel must be even when antithetic=True (pairs Y, -Y), got {n}")
+        raise ValueError(f"n_kernel must be even {paired}, got {n}")
     return n
 
 
