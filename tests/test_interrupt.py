@@ -19,9 +19,14 @@ from conftest import use_backend
 # The child warms up (imports, Numba's compilation) on a tiny problem, says "ready", then starts a
 # call that takes several seconds even on a fast machine, and reports how it ended.
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     import numpy as np
     import ledkde_fast as lk
+
+    # a test run started where SIGINT is ignored (nohup, a background job, some CI runners) passes
+    # SIG_IGN on to this child, and Python then installs no KeyboardInterrupt handler: the long call
+    # would run to its end
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     case, backend = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(0)
