@@ -255,7 +255,7 @@ def sample(data: ArrayLike | ShardedData, n_samples: int, *, bandwidth: Union[fl
         (:mod:`ledkde_fast._draw_counts`; our rule; docs/user_guide.rst, "Choosing the number of
         draws"). It reached the quality of 1,024 draws per step in 0.05-0.4 times its time on the
         three workloads of benchmarks/time_to_quality.py (0.4 on 784-pixel images, where the exact
-        score alone takes 0.18 times).
+        score alone takes 0.19 times).
     rank : int, optional
         Number of principal directions for ``kernel="pca"``.
     t_max, t_min : float, optional
