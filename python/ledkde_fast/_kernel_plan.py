@@ -151,13 +151,19 @@ def standard_draws(rng: np.random.Generator, m: int, n: int, r: int, antithetic:
     """``m`` independent sets of n standardised draws z of length r, shape (m, n, r): every row is
     exactly N(0, I_r). With ``antithetic`` the second half of each set mirrors the first (n even).
     """
-    generate = _GENERATORS[resolve_method(method, r)]
     if not antithetic:
-        return generate(rng, m, n, r)
-    half = generate(rng, m, n // 2, r)
+        return _GENERATORS[resolve_method(method, r)](rng, m, n, r)
+    half = first_half(rng, m, n, r, method)
     out = np.empty((m, 2 * half.shape[1], r))
     out[:, :half.shape[1]] = half
     return _mirror(out)
+
+
+def first_half(rng: np.random.Generator, m: int, n: int, r: int, method: str = DEFAULT_DRAWS) -> np.ndarray:
+    """The first n // 2 rows of each set of antithetic :func:`standard_draws`, from the same calls to
+    ``rng``, shape (m, n // 2, r): the other half is their negation.
+    """
+    return _GENERATORS[resolve_method(method, r)](rng, m, n // 2, r)
 
 
 def _mirror(rows: np.ndarray) -> np.ndarray:
@@ -366,8 +372,8 @@ class KernelPlan:
             y = h * self.kernel.samples  # type: ignore[attr-defined]
             return KernelDraw(h, None, None, y, h * h * self.second_std, y.mean(axis=0))
         r = self.factor.shape[1]
-        if self.antithetic:  # the first half (the same generator calls as standard_normal's); -z mirrors it
-            z = _GENERATORS[self.method](rng, 1, self.n_kernel // 2, r)[0]
+        if self.antithetic:  # the first half only: the draws' second half is -z
+            z = first_half(rng, 1, self.n_kernel, r, self.method)[0]
         else:
             z = standard_normal(rng, self.n_kernel, r, False, self.method)
         offset = self._orthogonal_mean(h, rng, 1)
