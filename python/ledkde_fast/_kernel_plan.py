@@ -338,12 +338,12 @@ class KernelPlan:
         reduction = None
         # an isotropic Gaussian drawn in the span (the fresh draws of ``reduction``: in memory only)
         # never forms its d x d identity factor; E|S|^2 = d all the same
-        in_span = isinstance(kern, Gaussian) and (shared or isinstance(source, InMemoryData))
-        span = source.span_factor() if in_span else None
-        if span is not None:
+        drawn_in_span = isinstance(kern, Gaussian) and (shared or isinstance(source, InMemoryData))
+        span = source.span_factor() if drawn_in_span else None
+        in_span = span is not None
+        if in_span:
             factor, second = span, float(mu.shape[0])
         else:
-            in_span = False
             factor = source.kernel_factor(kern)
             second = kern.second_moment(factor)
             # the SVD behind the span is only worth it where it is used
